@@ -1,0 +1,49 @@
+# voicecli: `make demo` and `make test` each work on a fresh clone as the only command run.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+MODELS_STAMP := models/.verified
+# Runtime Debian packages, and the extra ones the tests need (virtual audio devices, test speech).
+APT_RUNTIME := libportaudio2
+APT_TEST := pulseaudio pulseaudio-utils libasound2-plugins espeak-ng sox iproute2 util-linux
+
+.PHONY: install models demo test test-fast bench lint clean distclean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	scripts/apt-ensure $(APT_RUNTIME)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	@echo "pip install -e .[dev] (the first time builds llama.cpp: about 9 minutes on 2 cores)"
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+models: $(STAMP)
+	$(PY) -m voicecli.fetch
+
+demo: install models
+	$(VENV)/bin/voicecli demo
+
+test: install models
+	scripts/apt-ensure $(APT_RUNTIME) $(APT_TEST)
+	$(PY) -m pytest -q
+
+test-fast: install
+	$(PY) -m pytest -q -m "not models and not audio and not slow"
+
+bench: install models
+	$(VENV)/bin/voicecli bench --runs 3 --json out/bench.json --plot out/bench.png
+	$(PY) -m voicecli.benchmarks
+
+lint: install
+	$(VENV)/bin/ruff check voicecli tests
+
+clean:
+	rm -rf out reply.wav .pytest_cache .ruff_cache .hypothesis build *.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV) models/stt models/llm models/tts
