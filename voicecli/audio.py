@@ -1,0 +1,243 @@
+"""Audio files, resampling and devices.
+
+- ``read_audio(path)``: any common WAV (8-48 kHz, mono or stereo, 8/16/24/32-bit PCM or float)
+  → mono float32 ``Audio``; what the stdlib ``wave`` module cannot read (float WAV, other containers)
+  goes through soundfile-free fallbacks: a small RIFF parser for IEEE-float WAV.
+- ``write_wav(path, samples, rate)``: 16-bit PCM mono, written to a temporary file and moved into
+  place, so a crash never leaves a half-written file under the real name.
+- ``resample``: soxr (high quality, fast); a no-op when the rates match.
+- ``list_devices`` / ``resolve_device``: sounddevice, with one clear error when PortAudio is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import tempfile
+import wave
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from voicecli.errors import AudioError
+from voicecli.interfaces import Audio
+
+MAX_FILE_SECONDS = 30 * 60  # refuse absurdly long inputs before decoding them all
+
+
+def resample(samples: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
+    if from_rate == to_rate or len(samples) == 0:
+        return samples.astype(np.float32, copy=False)
+    import soxr
+
+    return soxr.resample(samples.astype(np.float32, copy=False), from_rate, to_rate).astype(np.float32, copy=False)
+
+
+def to_mono(samples: np.ndarray) -> np.ndarray:
+    if samples.ndim == 2:
+        return samples.mean(axis=1).astype(np.float32)
+    return samples.astype(np.float32, copy=False)
+
+
+def _pcm_to_float(raw: bytes, width: int, channels: int) -> np.ndarray:
+    if width == 1:
+        data = (np.frombuffer(raw, dtype=np.uint8).astype(np.float32) - 128.0) / 128.0
+    elif width == 2:
+        data = np.frombuffer(raw, dtype="<i2").astype(np.float32) / 32768.0
+    elif width == 3:
+        b = np.frombuffer(raw, dtype=np.uint8)
+        b = b[: len(b) - len(b) % 3].reshape(-1, 3)
+        ints = (b[:, 0].astype(np.int32) | (b[:, 1].astype(np.int32) << 8) | (b[:, 2].astype(np.int32) << 16))
+        ints = np.where(ints >= 1 << 23, ints - (1 << 24), ints)
+        data = ints.astype(np.float32) / float(1 << 23)
+    elif width == 4:
+        data = np.frombuffer(raw, dtype="<i4").astype(np.float32) / float(1 << 31)
+    else:
+        raise ValueError(f"{width * 8}-bit samples")
+    usable = len(data) - len(data) % channels
+    return data[:usable].reshape(-1, channels)
+
+
+def _read_riff(path: Path, blob: bytes) -> tuple[np.ndarray, int]:
+    """A minimal RIFF/WAVE reader for what ``wave`` refuses (IEEE float, WAVE_FORMAT_EXTENSIBLE float)."""
+    if len(blob) < 12 or blob[:4] != b"RIFF" or blob[8:12] != b"WAVE":
+        raise AudioError(f"{path} is not a WAV file", "convert it first, e.g. `sox IN.mp3 -r 16000 OUT.wav`")
+    pos, fmt, data = 12, None, None
+    while pos + 8 <= len(blob):
+        cid, size = blob[pos:pos + 4], struct.unpack("<I", blob[pos + 4:pos + 8])[0]
+        body = blob[pos + 8:pos + 8 + size]
+        if cid == b"fmt ":
+            fmt = body
+        elif cid == b"data":
+            data = body
+        pos += 8 + size + (size & 1)
+    if fmt is None or data is None or len(fmt) < 16:
+        raise AudioError(f"{path} is a truncated or damaged WAV file (no fmt/data chunk)", "re-export the recording")
+    tag, channels, rate, _, _, bits = struct.unpack("<HHIIHH", fmt[:16])
+    if tag == 0xFFFE and len(fmt) >= 26:  # WAVE_FORMAT_EXTENSIBLE: the real tag is in the sub-format GUID
+        tag = struct.unpack("<H", fmt[24:26])[0]
+    if channels < 1 or rate <= 0:
+        raise AudioError(f"{path} has an invalid WAV header", "re-export the recording")
+    if tag == 3 and bits in (32, 64):
+        arr = np.frombuffer(data[: len(data) - len(data) % (bits // 8)], dtype="<f4" if bits == 32 else "<f8")
+        arr = arr.astype(np.float32)
+        arr = arr[: len(arr) - len(arr) % channels].reshape(-1, channels)
+        return arr, rate
+    if tag == 1:
+        return _pcm_to_float(data, bits // 8, channels), rate
+    raise AudioError(
+        f"{path} uses WAV encoding {tag:#x}, which voicecli does not read",
+        "convert it to 16-bit PCM, e.g. `sox IN.wav -b 16 OUT.wav`",
+    )
+
+
+def read_audio(path: str | os.PathLike[str]) -> Audio:
+    """Read a WAV file as mono float32 at its own rate. Raises ``AudioError`` with a fix for bad input."""
+    path = Path(path)
+    if not path.exists():
+        raise AudioError(f"no such file: {path}", "check the path")
+    if path.is_dir():
+        raise AudioError(f"{path} is a directory, not an audio file", "pass a .wav file")
+    try:
+        blob = path.read_bytes()
+    except OSError as e:
+        raise AudioError(f"cannot read {path}: {e.strerror}", "check the file's permissions") from None
+    if not blob:
+        raise AudioError(f"{path} is empty (0 bytes)", "record or export the audio again")
+    try:
+        with wave.open(str(path), "rb") as w:
+            channels, width, rate, n = w.getnchannels(), w.getsampwidth(), w.getframerate(), w.getnframes()
+            if n / max(rate, 1) > MAX_FILE_SECONDS:
+                raise AudioError(f"{path} is {n / rate / 60:.0f} minutes long", "split it into parts under 30 minutes")
+            frames = _pcm_to_float(w.readframes(n), width, channels)
+    except AudioError:
+        raise
+    except (wave.Error, EOFError, ValueError, struct.error):
+        frames, rate = _read_riff(path, blob)
+    if rate < 4000 or rate > 192000:
+        raise AudioError(f"{path} has an unusual sample rate ({rate} Hz)", "resample it to 16000 Hz, e.g. with sox")
+    if len(frames) / rate > MAX_FILE_SECONDS:
+        raise AudioError(f"{path} is {len(frames) / rate / 60:.0f} minutes long", "split it into parts under 30 minutes")
+    return Audio(to_mono(frames), rate)
+
+
+def write_wav(path: str | os.PathLike[str], samples: np.ndarray, rate: int) -> Path:
+    """Write mono 16-bit PCM atomically. Raises ``AudioError`` when the place is not writable."""
+    path = Path(path)
+    pcm = (np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".part", dir=path.parent)
+    except OSError as e:
+        raise AudioError(f"cannot write {path}: {e.strerror}", "choose a writable --output path") from None
+    try:
+        with os.fdopen(fd, "wb") as f, wave.open(f, "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(rate)
+            w.writeframes(pcm)
+        os.replace(tmp, path)
+    except OSError as e:
+        raise AudioError(f"cannot write {path}: {e.strerror}", "choose a writable --output path") from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def check_writable(path: str | os.PathLike[str]) -> Path:
+    """Fail early (before any model loads) when an output file cannot be created."""
+    path = Path(path)
+    parent = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise AudioError(f"--output {path} is a directory", "give a file name such as reply.wav")
+    if not parent.is_dir():
+        raise AudioError(f"cannot write {path}: folder {parent} does not exist", "create it or choose another --output")
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise AudioError(f"cannot write {path}: permission denied", "choose a writable --output path")
+    return path
+
+
+# --- devices ---------------------------------------------------------------------------------
+
+def sounddevice():
+    """Import sounddevice, turning a missing PortAudio into one clear error."""
+    try:
+        import sounddevice as sd
+    except OSError:
+        raise AudioError(
+            "the PortAudio library is not installed, so no audio device can be used",
+            "run `sudo apt-get install libportaudio2` (or `make install`), or use --input/--output files",
+        ) from None
+    return sd
+
+
+@dataclass(frozen=True)
+class Device:
+    index: int
+    name: str
+    inputs: int
+    outputs: int
+    default_rate: float
+    is_default_input: bool
+    is_default_output: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def list_devices() -> list[Device]:
+    sd = sounddevice()
+    try:
+        devices = sd.query_devices()
+        default_in, default_out = sd.default.device
+    except Exception:  # PortAudio can fail to enumerate with no sound system at all
+        return []
+    return [
+        Device(i, d["name"], d["max_input_channels"], d["max_output_channels"], float(d["default_samplerate"]),
+               i == default_in, i == default_out)
+        for i, d in enumerate(devices)
+    ]
+
+
+def resolve_device(spec: str | int | None, kind: str) -> int | None:
+    """Turn ``--input-device``/``--output-device`` (an index or part of a name) into a device index.
+
+    ``None`` means the system default; raises ``AudioError`` listing what exists when nothing fits.
+    """
+    devices = list_devices()
+    usable = [d for d in devices if (d.inputs if kind == "input" else d.outputs) > 0]
+    if not usable:
+        flag = "--input FILE.wav" if kind == "input" else "--output FILE.wav or --no-audio"
+        raise AudioError(f"no audio {kind} device found", f"connect one, or use {flag}")
+    if spec is None or spec == "":
+        if any(d.is_default_input if kind == "input" else d.is_default_output for d in usable):
+            return None
+        return usable[0].index
+    names = ", ".join(f"{d.index}: {d.name}" for d in usable)
+    text = str(spec)
+    if text.isdigit():
+        idx = int(text)
+        if any(d.index == idx for d in usable):
+            return idx
+        raise AudioError(f"no {kind} device with index {idx}", f"choose one of {names} (see `voicecli devices`)")
+    matches = [d for d in usable if text.lower() in d.name.lower()]
+    if len(matches) == 1 or (matches and matches[0].name.lower() == text.lower()):
+        return matches[0].index
+    if not matches:
+        raise AudioError(f"no {kind} device matches {text!r}", f"choose one of {names} (see `voicecli devices`)")
+    raise AudioError(f"{len(matches)} {kind} devices match {text!r}", "use the index from `voicecli devices`")
+
+
+def supported_rate(device: int | None, kind: str, wanted: int) -> int:
+    """``wanted`` if the device accepts it, else the device's default rate (resample to/from it)."""
+    sd = sounddevice()
+    check = sd.check_input_settings if kind == "input" else sd.check_output_settings
+    try:
+        check(device=device, samplerate=wanted, channels=1, dtype="float32")
+        return wanted
+    except Exception:
+        info = sd.query_devices(device, kind)
+        return int(info["default_samplerate"])

@@ -1,0 +1,326 @@
+"""One conversation: LLM tokens → chunker → speech text → TTS → sink, overlapped, turn after turn.
+
+Concurrency, in one picture:
+
+    caller thread:  llm.stream() ─token─▶ chunker ─chunk─▶ [bounded queue] ─▶ speaker thread
+                                                                                 │ tts.synthesize
+                                                                                 ▼
+                                                                          sink.play (its own
+                                                                          bounded queue/callback)
+
+While chunk N plays, the speaker synthesises chunk N+1 and the LLM keeps generating. A stop event
+(Ctrl-C, barge-in) is checked between tokens and between chunks; ``sink.stop()`` silences playback
+at once. Everything observable goes out as events on the bus; ``TurnMetrics`` turns them into the
+turn record, the view draws them, the log writes them.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from voicecli.chunking import make_chunker
+from voicecli.errors import LLMError
+from voicecli.events import EventBus
+from voicecli.interfaces import LLM, TTS, AudioSink, ToolCall
+from voicecli.metrics import TurnMetrics
+from voicecli.playback import PlaybackClock
+from voicecli.speech_text import SpeechText
+
+DEFAULT_SYSTEM_PROMPT = (
+    "You are a helpful voice assistant. Your replies are spoken aloud, so answer in one to three "
+    "short, plain sentences. No lists, no markdown, no emoji."
+)
+DEFAULT_STRATEGY = "adaptive"
+INTERRUPTED_MARK = " [interrupted by the user]"
+CANNOT_CONTINUE = "Sorry, I couldn't do that: {error}."
+
+
+@dataclass
+class EngineConfig:
+    chunking: str = DEFAULT_STRATEGY
+    chunk_options: dict[str, Any] = field(default_factory=dict)
+    system_prompt: str = DEFAULT_SYSTEM_PROMPT
+    tool_choice: str | None = None  # a tool name forces that tool in the first round
+    max_tool_rounds: int = 3
+    tool_timeout_s: float = 10.0
+    feedback_after_ms: float = 400.0  # say "one moment" unless the tools finish sooner
+    feedback_phrases: Sequence[str] | None = None
+    context_tokens: int = 8192  # for backends that do not say (servers, replay)
+    max_pending_chunks: int = 16  # bounded queue between the LLM and the speaker
+
+
+def trim_history(messages: list[dict[str, Any]], count: Callable[[str], int], budget: int) -> list[dict[str, Any]]:
+    """Drop the oldest turns (a user message and what followed it) until the prompt fits ``budget``.
+
+    The system prompt and the latest user turn are always kept.
+    """
+
+    def size(msgs: list[dict[str, Any]]) -> int:
+        return sum(count(str(m.get("content") or "")) + 4 for m in msgs)
+
+    head = messages[:1] if messages and messages[0].get("role") == "system" else []
+    body = messages[len(head):]
+    starts = [i for i, m in enumerate(body) if m.get("role") == "user"]
+    while len(starts) > 1 and size(head + body) > budget:
+        body = body[starts[1]:]
+        starts = [i for i, m in enumerate(body) if m.get("role") == "user"]
+    return head + body
+
+
+class Speaker(threading.Thread):
+    """The TTS stage: takes chunks in order, synthesises each, hands the audio to the sink."""
+
+    _DONE = object()
+
+    def __init__(self, tts: TTS, sink: AudioSink, bus: EventBus, stop: threading.Event, maxsize: int):
+        super().__init__(name="voicecli-speaker", daemon=True)
+        self.tts, self.sink, self.bus, self.stop = tts, sink, bus, stop
+        self.queue: queue.Queue = queue.Queue(maxsize=maxsize)
+        self.clock = PlaybackClock()
+        self.spoken: list[tuple[int, str, float]] = []  # (index, text, start on the clock): what was heard
+        self.error: BaseException | None = None
+
+    def say(self, index: int, text: str, spoken: str) -> None:
+        self._put(("text", index, text, spoken))
+
+    def say_audio(self, text: str, audio: np.ndarray) -> None:
+        self._put(("audio", -1, text, audio))
+
+    def finish(self) -> None:
+        self._put(self._DONE)
+
+    def _put(self, item: Any) -> None:
+        while not self.stop.is_set():
+            try:
+                self.queue.put(item, timeout=0.05)
+                return
+            except queue.Full:
+                continue
+
+    def run(self) -> None:
+        try:
+            while True:
+                try:
+                    item = self.queue.get(timeout=0.05)
+                except queue.Empty:
+                    if self.stop.is_set():
+                        return
+                    continue
+                if item is self._DONE:
+                    if not self.stop.is_set():
+                        self.sink.drain()
+                    return
+                if self.stop.is_set():
+                    continue
+                kind, index, text, payload = item
+                if kind == "audio":
+                    audio = payload
+                    self.clock.add(time.perf_counter(), len(audio) / self.tts.sample_rate)
+                    self.bus.emit("tool_feedback", text=text, audio_ms=len(audio) / self.tts.sample_rate * 1000.0)
+                    self.sink.play(audio)
+                    continue
+                if not payload.strip():  # nothing speakable (an emoji, a code fence)
+                    continue
+                self.bus.emit("synth_start", index=index)
+                audio = self.tts.synthesize(payload)
+                if self.stop.is_set():
+                    return
+                t_ready = time.perf_counter()
+                audio_s = len(audio) / self.tts.sample_rate
+                self.bus.emit("synth_end", t=t_ready, index=index, text=text, audio_ms=audio_s * 1000.0)
+                slot = self.clock.add(t_ready, audio_s)
+                self.spoken.append((index, text, slot.start))
+                self.bus.emit("audio_start", t=slot.start, index=index, end=slot.end)
+                self.sink.play(audio)
+        except BaseException as e:  # surfaced by the turn, never lost in a thread
+            self.error = e
+            self.stop.set()
+
+
+class Engine:
+    """A conversation with a model: history, tools, and the streaming speech path for each turn."""
+
+    def __init__(self, llm: LLM, tts: TTS, sink: AudioSink, bus: EventBus | None = None,
+                 config: EngineConfig | None = None, tools=None, tool_context=None):
+        self.llm, self.tts, self.sink = llm, tts, sink
+        self.bus = bus or EventBus()
+        self.config = config or EngineConfig()
+        self.tools = tools  # a voicecli.tools Registry, or None
+        self.tool_context = tool_context
+        make_chunker(self.config.chunking, **self.config.chunk_options)  # fail early on a bad name/option
+        self.history: list[dict[str, Any]] = []
+        self.reset()
+        self._feedback_audio: dict[str, np.ndarray] = {}
+        self._last_feedback: str | None = None
+        if self.tools is not None:
+            threading.Thread(target=self._prepare_feedback, name="voicecli-feedback", daemon=True).start()
+
+    # -- conversation state
+    def reset(self) -> None:
+        self.history = [{"role": "system", "content": self.config.system_prompt}] if self.config.system_prompt else []
+
+    def _budget(self) -> tuple[Callable[[str], int], int]:
+        count = getattr(self.llm, "count_tokens", None)
+        n_ctx = getattr(self.llm, "n_ctx", None)
+        if count and n_ctx:
+            reserve = getattr(self.llm, "params", {}).get("max_tokens", 256) + 32
+            return count, n_ctx - reserve
+        return (lambda s: len(s) // 4 + 1), self.config.context_tokens
+
+    # -- tools
+    def _phrases(self) -> list[str]:
+        from voicecli.tools import FEEDBACK_PHRASES
+
+        return list(self.config.feedback_phrases or FEEDBACK_PHRASES)
+
+    def _prepare_feedback(self) -> None:
+        """Synthesise the "one moment" phrases ahead of time so they play with no delay."""
+        for phrase in self._phrases():
+            try:
+                self._feedback_audio[phrase] = self.tts.synthesize(phrase)
+            except Exception:
+                return
+
+    def _feedback(self) -> tuple[str, np.ndarray]:
+        from voicecli.tools import pick_feedback
+
+        phrase = pick_feedback(self._phrases(), self._last_feedback)
+        self._last_feedback = phrase
+        audio = self._feedback_audio.get(phrase)
+        if audio is None:
+            audio = self.tts.synthesize(phrase)
+        return phrase, audio
+
+    def _run_tools(self, calls: list[ToolCall], speaker: Speaker, stop: threading.Event) -> list:
+        from voicecli.tools import run_tool_calls
+
+        box: dict[str, Any] = {}
+        worker = threading.Thread(
+            target=lambda: box.setdefault("results", run_tool_calls(
+                calls, self.tools, timeout_s=self.config.tool_timeout_s, context=self.tool_context)),
+            name="voicecli-tools", daemon=True)
+        worker.start()
+        worker.join(self.config.feedback_after_ms / 1000.0)
+        if worker.is_alive() and not stop.is_set():
+            phrase, audio = self._feedback()
+            speaker.say_audio(phrase, audio)
+        while worker.is_alive():
+            worker.join(0.05)
+            if stop.is_set():
+                return []
+        results = box.get("results", [])
+        for r in results:
+            self.bus.emit("tool_call", **r.as_record())
+        return results
+
+    # -- one turn
+    def turn(self, user_text: str, *, stop: threading.Event | None = None, speech_end: float | None = None,
+             transcript: str | None = None, stt_ms: float | None = None) -> dict[str, Any]:
+        """Answer ``user_text`` by voice; returns the turn record. Raises ``LLMError`` after recording a failed turn."""
+        stop = stop or threading.Event()
+        metrics = TurnMetrics(self.config.chunking)
+        self.bus.subscribe(metrics)
+        self.bus.emit("turn_start", user=user_text)
+        if speech_end is not None:
+            self.bus.emit("speech_end", t=speech_end)
+        if transcript is not None:
+            self.bus.emit("stt_done", transcript=transcript, stt_ms=stt_ms or 0.0)
+        self.history.append({"role": "user", "content": user_text})
+        speaker = Speaker(self.tts, self.sink, self.bus, stop, self.config.max_pending_chunks)
+        self.sink.start()
+        speaker.start()
+        chunker = make_chunker(self.config.chunking, **self.config.chunk_options)
+        clean = SpeechText()
+        index = 0
+        text_all: list[str] = []
+        failure: LLMError | None = None
+        t_stop: float | None = None
+
+        def emit_chunks(chunks: list[str]) -> None:
+            nonlocal index
+            for c in chunks:
+                spoken = clean(c)
+                self.bus.emit("chunk_ready", index=index, text=c, spoken=spoken)
+                speaker.say(index, c, spoken)
+                index += 1
+
+        try:
+            count, budget = self._budget()
+            rounds = self.config.max_tool_rounds if self.tools is not None else 0
+            for rnd in range(rounds + 1):
+                schemas = self.tools.schemas() if self.tools is not None and rnd < rounds else None
+                choice = self.config.tool_choice if rnd == 0 and schemas else None
+                round_text: list[str] = []
+                calls: list[ToolCall] = []
+                self.bus.emit("llm_request", round=rnd)
+                gen = self.llm.stream(trim_history(self.history, count, budget), tools=schemas, tool_choice=choice)
+                try:
+                    for item in gen:
+                        if stop.is_set():
+                            break
+                        if isinstance(item, ToolCall):
+                            calls.append(item)
+                            continue
+                        round_text.append(item)
+                        self.bus.emit("token", text=item)
+                        emit_chunks(chunker.feed(item))
+                except LLMError as e:
+                    failure = e
+                finally:
+                    gen.close()
+                emit_chunks(chunker.flush())
+                text_all.extend(round_text)
+                if stop.is_set() or failure or not calls:
+                    break
+                from voicecli.tools import assistant_message
+
+                self.history.append(assistant_message("".join(round_text), calls))
+                results = self._run_tools(calls, speaker, stop)
+                self.history.extend(r.as_message() for r in results)
+                if results and all(r.error for r in results) and rnd == rounds - 1:
+                    emit_chunks([CANNOT_CONTINUE.format(error=results[0].error.rstrip("."))])
+            self.bus.emit("llm_done", backend=self.llm.backend)
+            if not text_all and not failure and not stop.is_set() and index == 0:
+                emit_chunks(["Sorry, I have no answer to that."])
+            speaker.finish()
+            while speaker.is_alive():
+                speaker.join(0.05)
+                if stop.is_set():
+                    break
+        except KeyboardInterrupt:
+            stop.set()
+        if stop.is_set():
+            t_stop = time.perf_counter()
+            self.sink.stop()
+            speaker.join(0.5)
+        if speaker.error is not None and not isinstance(speaker.error, KeyboardInterrupt):
+            self.bus.unsubscribe(metrics)
+            raise speaker.error
+
+        response = "".join(text_all)
+        if t_stop is not None:
+            heard = [text for _, text, start in speaker.spoken if start <= t_stop]
+            spoken_text = " ".join(heard)
+            self.bus.emit("interrupted", reason="stop", spoken_chunks=len(heard))
+            self.history.append({"role": "assistant", "content": spoken_text + INTERRUPTED_MARK})
+        else:
+            spoken_text = " ".join(text for _, text, _ in speaker.spoken)
+            if response or failure:
+                self.history.append({"role": "assistant", "content": response})
+        if failure is not None:
+            self.bus.emit("error", message=failure.one_line())
+        record = metrics.record(spoken=spoken_text, backend=self.llm.backend, user=user_text)
+        self.bus.emit("turn_done", record=record)
+        self.bus.unsubscribe(metrics)
+        if failure is not None:
+            failure.record = record  # type: ignore[attr-defined]
+            raise failure
+        return record
+
