@@ -1,0 +1,126 @@
+"""The server backend against a real OpenAI-compatible server: ``llama_cpp.server`` on loopback,
+serving the embedded GGUF. Needs ``llama-cpp-python[server]`` (the dev extra) and ``make models``.
+
+``running_llama_server()`` and the module fixture ``llama_server_url`` can be imported by other tests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from voicecli.config import resolve_model
+from voicecli.interfaces import ToolCall
+from voicecli.llm.openai import OpenAIChatLLM, list_models
+
+pytestmark = pytest.mark.models
+
+SERVER_MODULES = ("llama_cpp", "fastapi", "uvicorn", "sse_starlette", "starlette_context", "pydantic_settings")
+START_TIMEOUT_S = 60.0
+
+
+def why_no_llama_server() -> str | None:
+    """Why a real server cannot be started here, or None when it can."""
+    missing = [m for m in SERVER_MODULES if importlib.util.find_spec(m) is None]
+    if missing:
+        return f"llama_cpp.server needs {', '.join(missing)}: pip install 'llama-cpp-python[server]' (the dev extra)"
+    if not resolve_model("llm").exists:
+        return f"the embedded GGUF is missing ({resolve_model('llm').path}): run `make models`"
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running_llama_server(model: Path, *, n_ctx: int = 2048, timeout_s: float = START_TIMEOUT_S) -> Iterator[str]:
+    """Start ``python -m llama_cpp.server`` on a free loopback port; yield its base URL (``.../v1``)."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/v1"
+    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
+           "--port", str(port), "--n_ctx", str(n_ctx), "--verbose", "False"]
+    with tempfile.TemporaryFile("w+") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + timeout_s
+            while True:
+                if proc.poll() is not None:
+                    log.seek(0)
+                    pytest.fail(f"llama_cpp.server exited with {proc.returncode}:\n{log.read()[-2000:]}")
+                try:
+                    if httpx.get(f"{url}/models", timeout=1.0).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    log.seek(0)
+                    pytest.fail(f"llama_cpp.server did not answer in {timeout_s:g} s:\n{log.read()[-2000:]}")
+                time.sleep(0.2)
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@pytest.fixture(scope="module")
+def llama_server_url() -> Iterator[str]:
+    reason = why_no_llama_server()
+    if reason:
+        pytest.skip(reason)
+    with running_llama_server(resolve_model("llm").path) as url:
+        yield url
+
+
+MESSAGES = [{"role": "system", "content": "You are a helpful assistant. Answer in one short sentence."},
+            {"role": "user", "content": "What colour is the sky on a clear day?"}]
+
+
+def test_streams_a_reply_from_llama_cpp_server(llama_server_url):
+    with OpenAIChatLLM(llama_server_url, timeout_s=30, temperature=0.0, max_tokens=32) as llm:
+        items = list(llm.stream(MESSAGES))
+    assert items and all(isinstance(i, str) for i in items)
+    assert len(items) > 1, "the reply came in one piece: not streamed"
+    assert "".join(items).strip()
+
+
+def test_lists_the_served_model(llama_server_url):
+    assert list_models(llama_server_url)  # llama_cpp.server names the model after its file path
+
+
+def test_a_closed_stream_does_not_block_the_next_turn(llama_server_url):
+    with OpenAIChatLLM(llama_server_url, timeout_s=30, temperature=0.0, max_tokens=32) as llm:
+        stream = llm.stream(MESSAGES)
+        assert isinstance(next(stream), str)
+        stream.close()
+        again = list(llm.stream(MESSAGES))
+    assert "".join(i for i in again if isinstance(i, str)).strip()
+
+
+def test_a_named_tool_comes_back_as_a_tool_call(llama_server_url):
+    tools = [{"type": "function", "function": {
+        "name": "get_weather", "description": "The weather in a city.",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]
+    messages = [{"role": "user", "content": "What is the weather in Paris?"}]
+    with OpenAIChatLLM(llama_server_url, timeout_s=30, temperature=0.0, max_tokens=48) as llm:
+        items = list(llm.stream(messages, tools=tools, tool_choice="get_weather"))
+    calls = [i for i in items if isinstance(i, ToolCall)]
+    assert [c.name for c in calls] == ["get_weather"]
+    assert "city" in json.loads(calls[0].arguments)
