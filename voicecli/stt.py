@@ -1,0 +1,215 @@
+"""Speech to text with faster-whisper, and a fast path for short utterances.
+
+The library's ``WhisperModel.transcribe()`` always encodes a 30-second window: mel features are padded
+to 3000 frames, and on this 2-core machine the tiny.en encoder spends ~410 ms on that window whatever
+the utterance's length. CTranslate2's Whisper encoder accepts fewer frames, and its cost scales with
+them (see ``/work/shared/notes/facts.md``). The fast path (``fast=True``, the default) therefore:
+
+1. computes the log-mel features of the utterance followed by ``pad_s`` seconds of silence, rounded up
+   to a whole second (a window sized to the audio, never more than ``FAST_MAX_S``);
+2. encodes those frames only, with the model already loaded by faster-whisper (``model.model`` is the
+   ``ctranslate2.models.Whisper``; ``model.feature_extractor`` and ``model.hf_tokenizer`` are reused);
+3. decodes once, without timestamps, with the same beam size and token suppression as the library,
+   but bounded: at most ``tokens_per_s`` tokens per second of audio plus a few, a mild
+   ``repetition_penalty`` and ``no_repeat_ngram_size``. A window that ends soon after the speech is
+   where Whisper, trained on 30 s windows, tends to loop ("What is X? What is X? ..."); the bound and
+   the repeat penalties stop that without a temperature-fallback loop, so the latency stays bounded.
+
+Audio longer than ``FAST_MAX_S`` goes to the library's ``transcribe()``, as does everything when
+``fast=False``. ``scripts/bench_stt.py`` compares the two paths side by side (WER and latency).
+
+Hallucination guard (both paths): Whisper writes words into silence and noise ("Thank you.", "you").
+Before decoding, Silero VAD must find at least ~64 ms of speech in the audio, else the text is empty;
+after decoding, a result the model itself calls no-speech (``no_speech_prob`` above 0.6 with a low
+average log-probability, the library's own rule) is dropped too.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from voicecli.audio import resample
+from voicecli.errors import ModelMissing, VoicecliError
+from voicecli.interfaces import Audio
+
+SAMPLE_RATE = 16000
+FAST_MAX_S = 25.0  # longer audio takes the library's path (the window cannot exceed 30 s)
+NO_SPEECH_THRESHOLD = 0.6  # the library's defaults for "this window has no speech"
+LOG_PROB_THRESHOLD = -1.0
+
+
+@dataclass(frozen=True)
+class SttResult:
+    """A transcript and what it cost. ``path`` is ``"fast"``, ``"library"`` or ``"silence"`` (guarded)."""
+
+    text: str
+    duration_s: float
+    stt_ms: float
+    path: str = "fast"
+
+    def as_dict(self) -> dict[str, object]:
+        return {"text": self.text, "duration_s": round(self.duration_s, 3), "stt_ms": round(self.stt_ms, 1)}
+
+
+def check_model_dir(model_dir: str | os.PathLike[str]) -> Path:
+    """The model directory, or ``ModelMissing`` naming what is wrong with it."""
+    path = Path(model_dir).expanduser()
+    hint = "run `make models`, or pass --stt-model DIR (a CTranslate2 Whisper model directory)"
+    if not path.exists():
+        raise ModelMissing(f"STT model directory not found: {path}", hint)
+    if not path.is_dir():
+        raise ModelMissing(f"STT model must be a directory (with model.bin), not a file: {path}", hint)
+    missing = [name for name in ("model.bin", "config.json") if not (path / name).is_file()]
+    if missing:
+        raise ModelMissing(f"STT model directory {path} has no {' or '.join(missing)}", hint)
+    return path
+
+
+class WhisperSTT:
+    """faster-whisper on the CPU (int8), implementing the ``STT`` protocol. Thread-safe (one call at a time).
+
+    ``language``: a language code, or None to detect it (multilingual models only; English-only
+    models such as tiny.en accept only "en"). ``threads``: CTranslate2 intra-op threads (default: all
+    cores, at most 4). The other options tune the fast path; see the module docstring.
+    """
+
+    def __init__(
+        self,
+        model_dir: str | os.PathLike[str],
+        *,
+        language: str | None = "en",
+        fast: bool = True,
+        beam_size: int = 5,
+        threads: int | None = None,
+        pad_s: float = 1.0,
+        tokens_per_s: float = 6.0,
+        repetition_penalty: float = 1.1,
+        no_repeat_ngram_size: int = 3,
+        guard: bool = True,
+    ):
+        path = check_model_dir(model_dir)
+        try:
+            from faster_whisper import WhisperModel
+            from faster_whisper.tokenizer import Tokenizer
+            from faster_whisper.transcribe import get_suppressed_tokens
+        except ImportError as e:  # pragma: no cover - a broken installation
+            raise VoicecliError(f"faster-whisper cannot be imported: {e}", "run `make install`") from None
+        self.threads = threads or min(4, os.cpu_count() or 1)
+        try:
+            self.model = WhisperModel(str(path), device="cpu", compute_type="int8", cpu_threads=self.threads,
+                                      local_files_only=True)
+        except Exception as e:  # CTranslate2 raises RuntimeError/ValueError for a broken model
+            first = (str(e).splitlines() or [type(e).__name__])[0][:160]
+            raise VoicecliError(f"cannot load the STT model in {path}: {first}",
+                                "point --stt-model at a CTranslate2 Whisper model, or run `make models`") from None
+        multilingual = self.model.model.is_multilingual
+        if language in (None, "", "auto"):
+            language = None if multilingual else "en"
+        elif not multilingual and language != "en":
+            raise VoicecliError(f"the STT model {path.name} understands English only, not {language!r}",
+                                "use --language en, or a multilingual Whisper model with --stt-model")
+        elif multilingual and language not in self.model.supported_languages:
+            raise VoicecliError(f"unknown language code {language!r} for Whisper",
+                                "use a code such as en, de, fr, es (see Whisper's language list)")
+        self.path = path
+        self.language = language
+        self.fast = fast
+        self.beam_size = beam_size
+        self.pad_s = pad_s
+        self.tokens_per_s = tokens_per_s
+        self.repetition_penalty = repetition_penalty
+        self.no_repeat_ngram_size = no_repeat_ngram_size
+        self.guard = guard
+        self._Tokenizer = Tokenizer
+        self._tokenizer = Tokenizer(self.model.hf_tokenizer, multilingual, task="transcribe",
+                                    language=language or "en")
+        self._suppress = list(get_suppressed_tokens(self._tokenizer, [-1]))
+        self._lock = threading.Lock()
+
+    # --- the STT protocol ----------------------------------------------------------------------
+
+    def transcribe(self, audio: Audio) -> str:
+        return self.transcribe_result(audio).text
+
+    def transcribe_result(self, audio: Audio, *, fast: bool | None = None) -> SttResult:
+        """Transcribe one utterance (any rate). ``fast`` overrides the instance's choice for this call."""
+        t0 = time.perf_counter()
+        samples = resample(np.asarray(audio.samples, dtype=np.float32), audio.rate, SAMPLE_RATE)
+        duration = len(samples) / SAMPLE_RATE
+        use_fast = self.fast if fast is None else fast
+        with self._lock:
+            if self.guard and not self._has_speech(samples):
+                text, path = "", "silence"
+            elif use_fast and duration <= FAST_MAX_S:
+                text, path = self._fast(samples), "fast"
+            else:
+                text, path = self.library_transcribe(samples), "library"
+        return SttResult(text, duration, (time.perf_counter() - t0) * 1000.0, path)
+
+    def warm_up(self) -> float:
+        """Run the encoder and decoder once on a short signal; returns the milliseconds it took."""
+        t0 = time.perf_counter()
+        noise = np.random.default_rng(0).standard_normal(SAMPLE_RATE).astype(np.float32) * 0.01
+        with self._lock:
+            self._fast(noise)
+        return (time.perf_counter() - t0) * 1000.0
+
+    # --- the two paths --------------------------------------------------------------------------
+
+    def library_transcribe(self, samples: np.ndarray) -> str:
+        """faster-whisper's own ``transcribe()`` with its defaults (16 kHz mono float32 input)."""
+        segments, _ = self.model.transcribe(samples, language=self.language, beam_size=self.beam_size)
+        return " ".join(s.text.strip() for s in segments).strip()
+
+    def _fast(self, samples: np.ndarray) -> str:
+        import ctranslate2
+
+        duration = len(samples) / SAMPLE_RATE
+        window_s = min(math.ceil(duration + self.pad_s), 30)
+        padded = np.zeros(window_s * SAMPLE_RATE, dtype=np.float32)
+        padded[: len(samples)] = samples[: len(padded)]
+        extractor = self.model.feature_extractor
+        frames = window_s * SAMPLE_RATE // extractor.hop_length
+        features = extractor(padded)[:, :frames]
+        encoded = self.model.model.encode(ctranslate2.StorageView.from_array(np.ascontiguousarray(features[None])))
+
+        tokenizer = self._tokenizer
+        if self.language is None:  # multilingual model, language to detect
+            lang_token = self.model.model.detect_language(encoded)[0][0][0]
+            tokenizer = self._Tokenizer(self.model.hf_tokenizer, True, task="transcribe",
+                                        language=lang_token[2:-2])
+        prompt = [*tokenizer.sot_sequence, tokenizer.no_timestamps]
+        max_new = int(self.tokens_per_s * duration) + 8
+        result = self.model.model.generate(
+            encoded,
+            [prompt],
+            beam_size=self.beam_size,
+            max_length=len(prompt) + max_new,
+            repetition_penalty=self.repetition_penalty,
+            no_repeat_ngram_size=self.no_repeat_ngram_size,
+            suppress_blank=True,
+            suppress_tokens=self._suppress,
+            return_scores=True,
+            return_no_speech_prob=True,
+        )[0]
+        tokens = result.sequences_ids[0]
+        avg_logprob = result.scores[0] * len(tokens) / (len(tokens) + 1)  # length_penalty 1, as the library
+        if result.no_speech_prob > NO_SPEECH_THRESHOLD and avg_logprob < LOG_PROB_THRESHOLD:
+            return ""
+        return tokenizer.decode(tokens).strip()
+
+    def _has_speech(self, samples: np.ndarray) -> bool:
+        from voicecli.vad import has_speech
+
+        return has_speech(samples)
+
+
+def load_stt(model_dir: str | os.PathLike[str], **options) -> WhisperSTT:
+    return WhisperSTT(model_dir, **options)
