@@ -12,8 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from voicecli.interfaces import ToolCall
-from voicecli.tools import ToolContext, ToolError, build_registry, run_tool_calls
-from voicecli.tools import builtin
+from voicecli.tools import ToolContext, ToolError, build_registry, builtin, run_tool_calls
 from voicecli.tools.calc import CalcError, evaluate
 
 # --- calculator ------------------------------------------------------------------------------
@@ -71,12 +70,17 @@ def test_calculator_refuses(expression, reason):
 
 
 def test_calculator_through_the_executor_gives_391():
-    (r,) = run_tool_calls([ToolCall("calculate", json.dumps({"expression": "17 × 23"}), "c")], build_registry(entry_points=False))
+    (r,) = run_tool_calls(
+        [ToolCall("calculate", json.dumps({"expression": "17 × 23"}), "c")],
+        build_registry(entry_points=False),
+    )
     assert r.result == "391" and r.error is None
 
 
 def test_calculator_error_reaches_the_model_without_a_type_prefix():
-    (r,) = run_tool_calls([ToolCall("calculate", '{"expression": "open(1)"}', "c")], build_registry(entry_points=False))
+    (r,) = run_tool_calls(
+        [ToolCall("calculate", '{"expression": "open(1)"}', "c")], build_registry(entry_points=False)
+    )
     assert r.error.startswith("function calls are not allowed")
 
 
@@ -124,7 +128,9 @@ def test_get_time_in_a_zone(monkeypatch):
     fixed = datetime(2025, 3, 4, 14, 5, tzinfo=ZoneInfo("UTC"))
     monkeypatch.setattr(builtin, "_now", lambda tz=None: fixed.astimezone(tz) if tz else fixed)
     assert builtin.get_time("Asia/Tokyo") == "Tuesday 04 March 2025, 23:05 (Asia/Tokyo, UTC+09:00)"
-    assert builtin.get_time("America/New_York") == "Tuesday 04 March 2025, 09:05 (America/New_York, UTC-05:00)"
+    assert (
+        builtin.get_time("America/New_York") == "Tuesday 04 March 2025, 09:05 (America/New_York, UTC-05:00)"
+    )
     assert builtin.get_time().startswith("Tuesday 04 March 2025, 14:05")
 
 
@@ -136,7 +142,9 @@ def test_get_time_really_reads_the_clock():
 
 @pytest.mark.parametrize("zone", ["Mars/Olympus", "../../etc/passwd", "/etc/localtime"])
 def test_get_time_unknown_zone_is_an_error_result(zone):
-    (r,) = run_tool_calls([ToolCall("get_time", json.dumps({"timezone": zone}), "c")], build_registry(entry_points=False))
+    (r,) = run_tool_calls(
+        [ToolCall("get_time", json.dumps({"timezone": zone}), "c")], build_registry(entry_points=False)
+    )
     assert r.result is None and "unknown time zone" in r.error
 
 
@@ -148,7 +156,9 @@ def test_timer_announces_through_the_callback(tmp_path):
     done = threading.Event()
     ctx = ToolContext(data_dir=tmp_path, announce=lambda text: (said.append(text), done.set()))
     (r,) = run_tool_calls(
-        [ToolCall("set_timer", '{"seconds": 0.15, "label": "tea"}', "c")], build_registry(entry_points=False), context=ctx
+        [ToolCall("set_timer", '{"seconds": 0.15, "label": "tea"}', "c")],
+        build_registry(entry_points=False),
+        context=ctx,
     )
     assert r.error is None and "tea" in r.result
     assert said == []  # not yet due
@@ -169,7 +179,9 @@ def test_timer_can_be_cancelled(tmp_path):
 @pytest.mark.parametrize("args", [{}, {"seconds": -5}, {"minutes": 60 * 25}])
 def test_timer_needs_a_sensible_duration(tmp_path, args):
     ctx = ToolContext(data_dir=tmp_path, announce=lambda t: None)
-    (r,) = run_tool_calls([ToolCall("set_timer", json.dumps(args), "c")], build_registry(entry_points=False), context=ctx)
+    (r,) = run_tool_calls(
+        [ToolCall("set_timer", json.dumps(args), "c")], build_registry(entry_points=False), context=ctx
+    )
     assert r.error and not ctx.timers
 
 

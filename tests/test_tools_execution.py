@@ -56,7 +56,9 @@ def call(name: str, args: object = None, cid: str = "c1") -> ToolCall:
 
 def test_two_slow_tools_take_the_time_of_one(registry):
     t0 = time.perf_counter()
-    results = run_tool_calls([call("slow_a", {"seconds": 0.5}, "1"), call("slow_b", {"seconds": 0.5}, "2")], registry)
+    results = run_tool_calls(
+        [call("slow_a", {"seconds": 0.5}, "1"), call("slow_b", {"seconds": 0.5}, "2")], registry
+    )
     elapsed = time.perf_counter() - t0
     assert [r.result for r in results] == ["a", "b"]
     assert [r.call_id for r in results] == ["1", "2"]
@@ -164,6 +166,10 @@ def test_assistant_message_shape():
     assert msg == {
         "role": "assistant",
         "content": None,
-        "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "add", "arguments": '{"x": 1}'}}],
+        "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "add", "arguments": '{"x": 1}'}}
+        ],
     }
-    assert assistant_message("ok", calls, parsed_arguments=True)["tool_calls"][0]["function"]["arguments"] == {"x": 1}
+    assert assistant_message("ok", calls, parsed_arguments=True)["tool_calls"][0]["function"][
+        "arguments"
+    ] == {"x": 1}

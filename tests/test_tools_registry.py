@@ -124,7 +124,15 @@ def test_registry_lookup_order_and_duplicates():
 def test_describe_tools_lists_name_description_parameters():
     desc = describe_tools(build_registry(entry_points=False))
     names = [d["name"] for d in desc]
-    assert {"get_time", "calculate", "convert_units", "set_timer", "add_note", "list_notes", "search_notes"} <= set(names)
+    assert {
+        "get_time",
+        "calculate",
+        "convert_units",
+        "set_timer",
+        "add_note",
+        "list_notes",
+        "search_notes",
+    } <= set(names)
     calc = next(d for d in desc if d["name"] == "calculate")
     assert set(calc) == {"name", "description", "parameters"}
     assert calc["parameters"]["required"] == ["expression"]
@@ -216,7 +224,9 @@ def test_entry_point_with_a_list_of_functions(tmp_path, monkeypatch):
 
 
 def test_broken_entry_point_is_one_line_error(tmp_path, monkeypatch):
-    _install_entry_point(tmp_path, monkeypatch, "def ok() -> str:\n    return ''\n", "ep_tools_mod:missing_name")
+    _install_entry_point(
+        tmp_path, monkeypatch, "def ok() -> str:\n    return ''\n", "ep_tools_mod:missing_name"
+    )
     with pytest.raises(VoicecliError) as err:
         load_entry_point_tools()
     assert "'mine'" in err.value.message and "ep-tools" in err.value.message

@@ -170,7 +170,7 @@ def list_notes(ctx: ToolContext, limit: int = 10) -> str:
     notes = _read_notes(ctx)
     if not notes:
         return "There are no notes yet."
-    shown = notes[-max(1, limit):]
+    shown = notes[-max(1, limit) :]
     head = f"{len(notes)} notes" + (f", the last {len(shown)}" if len(shown) < len(notes) else "")
     return f"{head}:\n{_format(shown)}"
 

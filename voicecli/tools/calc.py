@@ -113,7 +113,9 @@ def evaluate(expression: str) -> Number:
     try:
         tree = ast.parse(text, mode="eval")
     except (SyntaxError, ValueError) as e:
-        raise CalcError(f"not an arithmetic expression ({getattr(e, 'msg', e)}); use only {ALLOWED}") from None
+        raise CalcError(
+            f"not an arithmetic expression ({getattr(e, 'msg', e)}); use only {ALLOWED}"
+        ) from None
     try:
         return _eval(tree)
     except (OverflowError, MemoryError, RecursionError):

@@ -121,7 +121,9 @@ def _coerce(value: Any, schema: dict[str, Any], where: str) -> Any:
     if not ok:
         raise ArgumentError(f"argument '{where}' must be {_TYPE_NAMES.get(kind, kind)}, got {actual}")
     if "enum" in schema and value not in schema["enum"]:
-        raise ArgumentError(f"argument '{where}' must be one of {', '.join(map(str, schema['enum']))}, got {value!r}")
+        raise ArgumentError(
+            f"argument '{where}' must be one of {', '.join(map(str, schema['enum']))}, got {value!r}"
+        )
     if kind == "array" and "items" in schema:
         value = [_coerce(v, schema["items"], f"{where}[{i}]") for i, v in enumerate(value)]
     return value
@@ -257,5 +259,7 @@ def run_tool_calls(
     deadline = t0 + timeout_s
     for job in jobs:
         if not job.done.wait(max(0.0, deadline - time.perf_counter())):
-            job.finish(None, f"{job.call.name} timed out after {timeout_s:g} s", (time.perf_counter() - t0) * 1000.0)
+            job.finish(
+                None, f"{job.call.name} timed out after {timeout_s:g} s", (time.perf_counter() - t0) * 1000.0
+            )
     return [job.result for job in jobs]

@@ -93,7 +93,9 @@ def parse_payload(payload: str, new_id: Callable[[], str] = new_call_id) -> list
     for item in data if isinstance(data, list) else [data]:
         if isinstance(item, dict) and isinstance(item.get("name"), str):
             args = item.get("arguments", item.get("parameters", {}))
-            calls.append(ToolCall(item["name"], args if isinstance(args, str) else json.dumps(args), new_id()))
+            calls.append(
+                ToolCall(item["name"], args if isinstance(args, str) else json.dumps(args), new_id())
+            )
         else:  # valid JSON, but not a call: let the executor say so
             calls.append(ToolCall("", json.dumps(item), new_id()))
     return calls
@@ -113,20 +115,29 @@ def _held(buf: str, markers: list[str]) -> int:
 class ToolMarkupFilter:
     """Split a model's text stream into text to speak and :class:`ToolCall` items.
 
-    ``fmt`` is a key of ``FORMATS`` or a :class:`ToolFormat`. Stray closing markers outside a call
-    are dropped too. ``new_id`` makes the call ids (a seam for tests).
+    ``fmt`` is a key of ``FORMATS``, a :class:`ToolFormat`, or ``"none"`` (text passes unchanged:
+    the result of :func:`detect_tool_format` can always be given). Stray closing markers outside a
+    call are dropped too. ``new_id`` makes the call ids (a seam for tests).
     """
 
     def __init__(self, fmt: str | ToolFormat = "hermes", new_id: Callable[[], str] = new_call_id):
-        self.format = FORMATS[fmt] if isinstance(fmt, str) else fmt
+        if fmt == "none":
+            fmt = ToolFormat("none", "")
+        elif isinstance(fmt, str):
+            if fmt not in FORMATS:
+                raise ValueError(f"unknown tool-call format {fmt!r}; known: none, {', '.join(FORMATS)}")
+            fmt = FORMATS[fmt]
+        self.format = fmt
         self._new_id = new_id
-        self._markers = [self.format.open, *self.format.close]
+        self._markers = [m for m in (self.format.open, *self.format.close) if m]
         self._buf = ""
         self._inside = False
         # llama3: until the first non-space character shows whether the reply is a bare JSON call
         self._undecided = self.format.leading_json
 
     def feed(self, delta: str) -> list[str | ToolCall]:
+        if not self._markers and not self._undecided:  # format "none"
+            return [delta] if delta else []
         self._buf += delta
         return self._drain(final=False)
 
@@ -151,7 +162,9 @@ class ToolMarkupFilter:
             self._undecided = False
         while True:
             if self._inside:
-                ends = [(i, m) for m in (*self.format.close, self.format.open) if (i := self._buf.find(m)) >= 0]
+                ends = [
+                    (i, m) for m in (*self.format.close, self.format.open) if (i := self._buf.find(m)) >= 0
+                ]
                 if not ends:
                     if final:
                         out.extend(parse_payload(self._buf, self._new_id))  # an unterminated call
@@ -182,6 +195,10 @@ class ToolMarkupFilter:
             data = json.loads(text)
         except json.JSONDecodeError:
             return []
-        if isinstance(data, dict) and isinstance(data.get("name"), str) and ("parameters" in data or "arguments" in data):
+        if (
+            isinstance(data, dict)
+            and isinstance(data.get("name"), str)
+            and ("parameters" in data or "arguments" in data)
+        ):
             return parse_payload(text, self._new_id)
         return []

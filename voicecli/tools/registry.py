@@ -175,7 +175,7 @@ class Tool:
 
 def make_tool(fn: Callable[..., Any], name: str | None = None, description: str | None = None) -> Tool:
     """Derive a :class:`Tool` from a function; raises ``TypeError`` naming what is not supported."""
-    name = name or getattr(fn, _MARK, {}).get("name") or fn.__name__
+    name = name or getattr(fn, _MARK, {}).get("name") or getattr(fn, "__name__", "")
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]{0,63}", name):
         raise TypeError(f"tool name {name!r} must be letters, digits, _ or - (at most 64)")
     doc_description, arg_docs = parse_docstring(fn.__doc__)
@@ -191,7 +191,9 @@ def make_tool(fn: Callable[..., Any], name: str | None = None, description: str 
     context_param = None
     for p in inspect.signature(fn).parameters.values():
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD, p.POSITIONAL_ONLY):
-            raise TypeError(f"parameter {p.name!r}: *args, **kwargs and positional-only parameters are not supported")
+            raise TypeError(
+                f"parameter {p.name!r}: *args, **kwargs and positional-only parameters are not supported"
+            )
         annotation = hints.get(p.name, p.annotation)
         if _is_context(annotation):
             context_param = p.name
@@ -216,8 +218,13 @@ def make_tool(fn: Callable[..., Any], name: str | None = None, description: str 
         properties[p.name] = schema
     parameters: dict[str, Any] = {"type": "object", "properties": properties, "required": required}
     return Tool(
-        name, fn, description or name.replace("_", " "), parameters, context_param,
-        frozenset(nullable), frozenset(none_if_missing),
+        name,
+        fn,
+        description or name.replace("_", " "),
+        parameters,
+        context_param,
+        frozenset(nullable),
+        frozenset(none_if_missing),
     )
 
 
@@ -334,7 +341,9 @@ def load_module_tools(spec: str | Path) -> list[Callable[..., Any]]:
     except ModuleNotFoundError as e:
         if not is_path and e.name and (text == e.name or text.startswith(e.name + ".")):
             raise VoicecliError(f"tool module not found: {text}", hint) from None
-        raise VoicecliError(f"tool module {text} failed to import: {e}", "install what it imports, or fix the import") from None
+        raise VoicecliError(
+            f"tool module {text} failed to import: {e}", "install what it imports, or fix the import"
+        ) from None
     except (Exception, SystemExit) as e:
         where = f" (line {e.lineno})" if isinstance(e, SyntaxError) and e.lineno else ""
         raise VoicecliError(

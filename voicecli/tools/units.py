@@ -49,8 +49,22 @@ _LINEAR: dict[str, dict[str, tuple[float, tuple[str, ...]]]] = {
         "imp pt": (0.56826125, ("imperial pint", "uk pint")),
     },
     "speed": {
-        "m/s": (1.0, ("meter per second", "metre per second", "meters per second", "metres per second", "mps")),
-        "km/h": (1000 / 3600, ("kph", "kmh", "kmph", "kilometer per hour", "kilometre per hour", "kilometers per hour", "kilometres per hour")),
+        "m/s": (
+            1.0,
+            ("meter per second", "metre per second", "meters per second", "metres per second", "mps"),
+        ),
+        "km/h": (
+            1000 / 3600,
+            (
+                "kph",
+                "kmh",
+                "kmph",
+                "kilometer per hour",
+                "kilometre per hour",
+                "kilometers per hour",
+                "kilometres per hour",
+            ),
+        ),
         "mph": (1609.344 / 3600, ("mi/h", "mile per hour", "miles per hour")),
         "kn": (1852 / 3600, ("knot", "kt")),
         "ft/s": (0.3048, ("fps", "foot per second", "feet per second")),
@@ -107,9 +121,7 @@ def lookup(unit: str) -> tuple[str, str]:
     for c in candidates:
         if c in _INDEX:
             return _INDEX[c]
-    known = "; ".join(
-        f"{q}: {', '.join(units)}" for q, units in _LINEAR.items()
-    ) + "; temperature: C, F, K"
+    known = "; ".join(f"{q}: {', '.join(units)}" for q, units in _LINEAR.items()) + "; temperature: C, F, K"
     raise ToolError(f"unknown unit '{unit}'. Known units: {known}")
 
 
