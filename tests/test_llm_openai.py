@@ -175,6 +175,21 @@ def test_a_stall_after_done_does_not_spoil_a_complete_reply(server):
     assert error is None and items == ["All", " said."]
 
 
+def test_warm_up_asks_for_one_token_and_leaves_a_connection_for_the_first_turn(server):
+    llm = make_llm(server, max_tokens=200)
+    llm.warm_up(MESSAGES[:1])
+    collect(llm)
+    warm, turn = server.requests
+    assert warm.json["max_tokens"] == 1 and warm.json["messages"][0] == MESSAGES[0]
+    assert turn.json["max_tokens"] == 200 and turn.json["messages"] == MESSAGES
+    assert warm.client_port == turn.client_port
+
+
+def test_warm_up_reports_a_server_that_is_down():
+    with pytest.raises(LLMServerError, match="connection refused"):
+        OpenAIChatLLM(refused_url()).warm_up(MESSAGES[:1])
+
+
 def test_list_models(server):
     server.models = ["llama-3.1-8b", "qwen2.5-7b"]
     assert list_models(server.url) == ["llama-3.1-8b", "qwen2.5-7b"]

@@ -110,6 +110,21 @@ class OpenAIChatLLM:
         tools: list[dict[str, Any]] | None = None,
         tool_choice: str | None = None,
     ) -> Iterator[StreamItem]:
+        return self._stream(messages, tools, tool_choice, {})
+
+    def warm_up(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> None:
+        """Before the user waits: connect, and let the server evaluate the prompt prefix once.
+
+        A one-token reply to the conversation so far, like the local backend's warm-up: the first
+        turn then pays neither for the connection (client set-up, TCP/TLS) nor, on servers with a
+        prompt cache (llama.cpp, vLLM), for the system prompt. A server that is down or a wrong model
+        name fails here, at start-up, with the same one-line errors.
+        """
+        for _ in self._stream(messages + [{"role": "user", "content": "Hi"}], tools, None, {"max_tokens": 1}):
+            pass
+
+    def _stream(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None,
+                tool_choice: str | None, overrides: dict[str, Any]) -> Iterator[StreamItem]:
         body: dict[str, Any] = {"messages": messages, "stream": True}
         if self.model_name:
             body["model"] = self.model_name
@@ -118,6 +133,7 @@ class OpenAIChatLLM:
         if tool_choice is not None:
             body["tool_choice"] = tool_choice_param(tool_choice)
         body.update(self._options)
+        body.update(overrides)
         log.debug("POST %s/chat/completions model=%s messages=%d tools=%d",
                   self.display_url, self.model_name, len(messages), len(tools or []))
 
@@ -275,7 +291,9 @@ class OpenAIChatLLM:
                                   "check the server is running and reachable from this machine")
         if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError)):
             if started:
-                return self._truncated(delivered, f"the connection was cut ({_reason(exc)})")
+                why = ("the connection closed before the reply ended" if isinstance(exc, httpx.RemoteProtocolError)
+                       else f"the connection failed ({_reason(exc)})")
+                return self._truncated(delivered, why)
             return LLMServerError(f"the LLM server at {url} closed the connection without answering",
                                   "check --llm-url (http vs https, the port) and the server's log")
         if isinstance(exc, httpx.UnsupportedProtocol):
