@@ -22,7 +22,8 @@ Boundaries
 A boundary lies only in whitespace, never inside a word, so numbers ("3.14", "$29.95", "10:30",
 "555-1234"), versions, web addresses and file names are never cut. The one exception is full-width
 punctuation (``。！？`` end a sentence, ``，、；：`` a clause): CJK text has no spaces, so the boundary
-is right after the mark (and any closing bracket or quote after it).
+is right after the mark, unless a closing quote or bracket follows it and text goes on right after
+that (「こんにちは。」と言った: the sentence goes on).
 
 Each boundary has a kind (:class:`Gap`): ``NONE`` (after a list marker "1." or "-", a lone
 symbol: never a cut), ``WORD``, ``CLAUSE``, ``SENTENCE``, or ``LINE`` (the whitespace holds a
@@ -108,8 +109,11 @@ _NEVER_END = frozenset(
     "mr mrs ms dr prof st mt sen rep gov gen col capt lt sgt rev hon fr messrs "
     "vs v e.g i.e cf viz approx ca esp incl dept".split()
 )
-# Not a sentence end before a number ("No. 5", "Fig. 3", "pp. 10-12").
-_BEFORE_NUMBER = frozenset("no nos fig figs vol ch chap p pp sec eq art op tab ref".split())
+# Not a sentence end before a number ("No. 5", "Fig. 3", "pp. 10-12", "Jan. 5").
+_BEFORE_NUMBER = frozenset(
+    "no nos fig figs vol ch chap p pp sec eq art op tab ref "
+    "jan feb mar apr jun jul aug sep sept oct nov dec".split()
+)
 
 _TERMINATORS = ".!?…"
 _FW_SENTENCE = "。！？"
@@ -237,8 +241,8 @@ class AdaptivePolicy:
 
     * chunk 1: ends at its first clause or sentence boundary once it has ``first_min_chars``
       characters, or at the word boundary after ``first_max_words`` words;
-    * the next ``clause_chunks`` chunks: end at a clause or sentence boundary once they have
-      ``clause_min_chars`` characters;
+    * the next ``clause_chunks`` chunks: end at a sentence end, or at a clause boundary once they
+      have ``clause_min_chars`` characters (a shorter clause, "for example,", sounds choppy);
     * then whole sentences.
     """
 
@@ -253,7 +257,7 @@ class AdaptivePolicy:
                 kind >= Gap.WORD and words >= self.first_max_words
             )
         if index <= self.clause_chunks:
-            return kind >= Gap.CLAUSE and chars >= self.clause_min_chars
+            return kind >= Gap.SENTENCE or (kind >= Gap.CLAUSE and chars >= self.clause_min_chars)
         return kind >= Gap.SENTENCE
 
 
@@ -364,7 +368,9 @@ class StreamChunker:
                 if j == end:  # the next character decides: wait for it
                     pos = i
                     break
-                if buf[j - base].isspace():
+                if j > i + 1 or buf[j - base].isspace():
+                    # A space follows anyway (the word ends there), or text goes on right after a
+                    # closing quote or bracket (「こんにちは。」と言った): the sentence goes on.
                     pos = j
                     continue
                 self._end_word(j)
@@ -460,8 +466,8 @@ class StreamChunker:
     def _decide(self, b: _Boundary) -> None:
         if self._wants(b):
             self._cut(b)
-        elif b.kind >= Gap.WORD:
-            self._cands.append(b)
+        elif b.kind >= Gap.WORD or not b.tight:
+            self._cands.append(b)  # a NONE boundary is a last resort for max_chars
 
     def _cut(self, b: _Boundary) -> None:
         self._cut_at(b.end, b.n, b.words, b.tight)
@@ -479,8 +485,9 @@ class StreamChunker:
     def _force_cut(self) -> None:
         """The chunk outgrew ``max_chars``: cut at its best boundary within the limit.
 
-        The latest clause or sentence boundary, else the latest word boundary; if even the first
-        word is too long, right after it. Then the boundaries after the cut are judged again, as
+        The latest clause or sentence boundary, else the latest word boundary, else the latest
+        boundary after a list marker or a lone symbol; if even the first word is too long, right
+        after it. Then the boundaries after the cut are judged again, as
         boundaries of the new chunk.
         """
         assert self.max_chars is not None
@@ -489,7 +496,8 @@ class StreamChunker:
             fitting = [b for b in self._cands if b.n <= limit]
             if not fitting:
                 fitting = self._cands[:1]
-            best = next((b for b in reversed(fitting) if b.kind >= Gap.CLAUSE), fitting[-1])
+            best = next((b for b in reversed(fitting) if b.kind >= Gap.CLAUSE), None)
+            best = best or next((b for b in reversed(fitting) if b.kind >= Gap.WORD), fitting[-1])
             rest = self._cands[self._cands.index(best) + 1 :]
             self._cut(best)
             for b in rest:
