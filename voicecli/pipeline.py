@@ -158,9 +158,21 @@ class Engine:
         self.history: list[dict[str, Any]] = []
         self.reset()
         self._feedback_audio: dict[str, np.ndarray] = {}
-        self._last_feedback: str | None = None
+        self._picker = None
         if self.tools is not None:
+            from voicecli.tools import FeedbackPicker
+
+            self._picker = FeedbackPicker(self._phrases())
             threading.Thread(target=self._prepare_feedback, name="voicecli-feedback", daemon=True).start()
+
+    def warm_up(self) -> None:
+        """Load what can be loaded before the user waits: the voice's first synthesis, the prompt prefix."""
+        warm = getattr(self.tts, "warm_up", None)
+        if warm is not None:
+            warm()
+        warm = getattr(self.llm, "warm_up", None)
+        if warm is not None:
+            warm(self.history, tools=self.tools.schemas() if self.tools is not None and not self.config.tool_choice else None)
 
     # -- conversation state
     def reset(self) -> None:
@@ -178,21 +190,21 @@ class Engine:
     def _phrases(self) -> list[str]:
         from voicecli.tools import FEEDBACK_PHRASES
 
-        return list(self.config.feedback_phrases or FEEDBACK_PHRASES)
+        phrases = self.config.feedback_phrases
+        return list(FEEDBACK_PHRASES if phrases is None else phrases)
 
     def _prepare_feedback(self) -> None:
         """Synthesise the "one moment" phrases ahead of time so they play with no delay."""
-        for phrase in self._phrases():
+        for phrase in self._picker.phrases if self._picker else ():
             try:
                 self._feedback_audio[phrase] = self.tts.synthesize(phrase)
             except Exception:
                 return
 
-    def _feedback(self) -> tuple[str, np.ndarray]:
-        from voicecli.tools import pick_feedback
-
-        phrase = pick_feedback(self._phrases(), self._last_feedback)
-        self._last_feedback = phrase
+    def _feedback(self) -> tuple[str, np.ndarray] | None:
+        phrase = self._picker.pick() if self._picker else None
+        if phrase is None:
+            return None
         audio = self._feedback_audio.get(phrase)
         if audio is None:
             audio = self.tts.synthesize(phrase)
@@ -209,8 +221,9 @@ class Engine:
         worker.start()
         worker.join(self.config.feedback_after_ms / 1000.0)
         if worker.is_alive() and not stop.is_set():
-            phrase, audio = self._feedback()
-            speaker.say_audio(phrase, audio)
+            feedback = self._feedback()
+            if feedback is not None:
+                speaker.say_audio(*feedback)
         while worker.is_alive():
             worker.join(0.05)
             if stop.is_set():

@@ -14,7 +14,9 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -79,37 +81,45 @@ class LlamaCppLLM:
         self.n_ctx = n_ctx
         self.params = dict(temperature=temperature, top_p=top_p, max_tokens=max_tokens, repeat_penalty=repeat_penalty)
         self.chat_template: str = self.llm.metadata.get("tokenizer.chat_template", "") or ""
-        self.template_knows_tools = "tools" in self.chat_template
+        self.template_knows_tools = "tool" in self.chat_template
 
     # -- token accounting, for trimming the history to the context window
     def count_tokens(self, text: str) -> int:
         return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
-    def warm_up(self, messages: list[dict[str, Any]]) -> None:
+    def warm_up(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> None:
         """Evaluate the prompt prefix (system prompt) once, so the first real turn reuses it."""
-        for _ in self.stream(messages + [{"role": "user", "content": "Hi"}], max_tokens=1):
+        for _ in self.stream(messages + [{"role": "user", "content": "Hi"}], tools=tools, max_tokens=1):
             pass
 
-    def _prepare(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
-        msgs = [dict(m) for m in messages]
-        if self.template_knows_tools:
-            return msgs
-        # Templates without tool support: describe tools in the system prompt, and turn tool traffic
-        # into plain turns the template can render.
+    def _prepare(self, messages: list[dict[str, Any]], forced: dict[str, Any] | None) -> list[dict[str, Any]]:
+        """Messages this model's template can render.
+
+        A template that knows tools gets the OpenAI shapes, with arguments as objects (Qwen-style
+        templates apply ``tojson`` to them). Otherwise tool traffic becomes plain turns. A forced tool
+        is described in the system prompt, so the model knows what its JSON arguments are for.
+        """
         out: list[dict[str, Any]] = []
-        for m in msgs:
-            if m.get("role") == "tool":
-                out.append({"role": "user", "content": f"[result of {m.get('name', 'tool')}: {m.get('content')}]"})
-            elif m.get("role") == "assistant" and m.get("tool_calls"):
+        for m in messages:
+            role, content = m.get("role"), m.get("content") or ""
+            if self.template_knows_tools:
+                m = dict(m)
+                if m.get("tool_calls"):
+                    m["tool_calls"] = [_with_parsed_arguments(c) for c in m["tool_calls"]]
+                out.append(m)
+            elif role == "tool":
+                out.append({"role": "user", "content": f"[result of {m.get('name', 'tool')}: {content}]"})
+            elif role == "assistant" and m.get("tool_calls"):
                 calls = "; ".join(f"{c['function']['name']}({c['function']['arguments']})" for c in m["tool_calls"])
-                out.append({"role": "assistant", "content": (m.get("content") or "") + f" [calling {calls}]"})
+                out.append({"role": "assistant", "content": f"{content} [calling {calls}]".strip()})
             else:
-                out.append({"role": m["role"], "content": m.get("content") or ""})
-        if tools:
-            desc = "\n".join(f"- {t['function']['name']}: {t['function'].get('description', '')}" for t in tools)
-            note = f"You can use these tools:\n{desc}"
+                out.append({"role": role, "content": content})
+        if forced is not None:
+            fn = forced["function"]
+            note = (f"Call the tool {fn['name']}: {fn.get('description', '')} "
+                    "Reply with only its arguments as a JSON object.")
             if out and out[0]["role"] == "system":
-                out[0] = {"role": "system", "content": out[0]["content"] + "\n\n" + note}
+                out[0] = {**out[0], "content": out[0]["content"] + "\n\n" + note}
             else:
                 out.insert(0, {"role": "system", "content": note})
         return out
@@ -118,40 +128,20 @@ class LlamaCppLLM:
         params = dict(self.params)
         if max_tokens is not None:
             params["max_tokens"] = max_tokens
-        choice: Any = None
         if tool_choice and tool_choice not in ("auto", "none"):
-            if not tools or not any(t["function"]["name"] == tool_choice for t in tools):
-                known = ", ".join(t["function"]["name"] for t in tools or []) or "none"
-                raise LLMError(f"--tool-choice {tool_choice}: no such tool", f"choose one of: {known}")
-            choice = {"type": "function", "function": {"name": tool_choice}}
-            # Arguments are constrained to the tool's JSON schema; sampling them greedily keeps a tiny
-            # model from wandering inside a string until max_tokens.
-            params.update(temperature=0.0, max_tokens=min(params["max_tokens"], 96))
-        elif tool_choice == "none":
-            tools = None
-        try:
-            chunks = self.llm.create_chat_completion(
-                messages=self._prepare(messages, tools), tools=tools if self.template_knows_tools or choice else None,
-                tool_choice=choice, stream=True, **params,
-            )
-        except ValueError as e:  # e.g. the prompt does not fit the context window
-            raise LLMError(f"the local model refused the request: {str(e)[:160]}", "start a new conversation (/reset)") from None
+            yield from self._forced_call(messages, tools or [], tool_choice, params)
+            return
+        if tool_choice == "none" or not self.template_knows_tools:
+            tools = None  # a model never taught tools cannot choose one; it answers in text
         markup = None
-        if tools and choice is None and self.template_knows_tools:
-            from voicecli.tools import ToolMarkupFilter
+        if tools:
+            from voicecli.tools import ToolMarkupFilter, detect_tool_format
 
-            markup = ToolMarkupFilter()
-        calls: dict[int, dict[str, str]] = {}
+            markup = ToolMarkupFilter(detect_tool_format(self.chat_template))
+        chunks = self._complete(messages=self._prepare(messages, None), tools=tools, **params)
         try:
             for chunk in chunks:
-                delta = chunk["choices"][0].get("delta") or {}
-                for tc in delta.get("tool_calls") or []:
-                    slot = calls.setdefault(tc.get("index", 0), {"id": "", "name": "", "arguments": ""})
-                    fn = tc.get("function") or {}
-                    slot["id"] = tc.get("id") or slot["id"]
-                    slot["name"] = fn.get("name") or slot["name"]
-                    slot["arguments"] += fn.get("arguments") or ""
-                text = delta.get("content")
+                text = (chunk["choices"][0].get("delta") or {}).get("content")
                 if text:
                     if markup is None:
                         yield text
@@ -159,10 +149,42 @@ class LlamaCppLLM:
                         yield from markup.feed(text)
             if markup is not None:
                 yield from markup.flush()
-            for i, c in sorted(calls.items()):
-                yield ToolCall(c["name"], c["arguments"] or "{}", c["id"] or f"call_{i}")
         finally:
-            close = getattr(chunks, "close", None)
-            if close:
-                close()
+            chunks.close()
 
+    def _forced_call(self, messages, tools, name: str, params: dict[str, Any]) -> Iterator[StreamItem]:
+        """``--tool-choice NAME``: generate the tool's arguments under a grammar made from its JSON schema.
+
+        Sampled greedily and bounded in length: a tiny model sampled at temperature wanders inside a
+        JSON string until max_tokens.
+        """
+        from llama_cpp import LlamaGrammar
+
+        tool = next((t for t in tools if t["function"]["name"] == name), None)
+        if tool is None:
+            known = ", ".join(t["function"]["name"] for t in tools) or "none (tools are off)"
+            raise LLMError(f"--tool-choice {name}: no such tool", f"choose one of: {known}")
+        grammar = LlamaGrammar.from_json_schema(json.dumps(tool["function"].get("parameters") or {}), verbose=False)
+        params.update(temperature=0.0, max_tokens=min(params["max_tokens"], 96))
+        chunks = self._complete(messages=self._prepare(messages, tool), grammar=grammar, **params)
+        try:
+            args = "".join((c["choices"][0].get("delta") or {}).get("content") or "" for c in chunks)
+        finally:
+            chunks.close()
+        yield ToolCall(name, args.strip() or "{}", f"call_{uuid.uuid4().hex[:8]}")
+
+    def _complete(self, **kw):
+        try:
+            return self.llm.create_chat_completion(stream=True, **kw)
+        except ValueError as e:  # e.g. the prompt does not fit the context window
+            raise LLMError(f"the local model refused the request: {str(e)[:160]}",
+                           "start a new conversation (/reset)") from None
+
+
+def _with_parsed_arguments(call: dict[str, Any]) -> dict[str, Any]:
+    fn = dict(call.get("function") or {})
+    try:
+        fn["arguments"] = json.loads(fn.get("arguments") or "{}")
+    except (TypeError, json.JSONDecodeError):
+        pass
+    return {**call, "function": fn}

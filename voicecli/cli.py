@@ -1,0 +1,408 @@
+"""The command line (Typer): parse options, build settings, call into the pipeline, map errors to one line.
+
+Every user mistake surfaces as a ``VoicecliError``: one line on stderr saying what is wrong and how to
+fix it, a non-zero exit, no traceback unless ``--debug`` (or ``VOICECLI_DEBUG=1``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+
+from voicecli import __version__
+from voicecli.errors import VoicecliError
+
+app = typer.Typer(
+    name="voicecli",
+    help="A local voice assistant for the terminal: it listens, thinks and speaks on your machine, "
+         "and shows where every millisecond went.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+DEBUG = {"on": os.environ.get("VOICECLI_DEBUG", "") not in ("", "0", "false")}
+
+
+class Strategy(str, Enum):
+    word = "word"
+    sentence = "sentence"
+    phrase = "phrase"
+    adaptive = "adaptive"
+
+
+# --- shared options ---------------------------------------------------------------------------
+P_MODELS = "Models"
+P_AUDIO = "Audio"
+P_OUT = "Output"
+P_LLM = "LLM"
+P_TOOLS = "Tools"
+
+ChunkingOpt = Annotated[Optional[Strategy], typer.Option(
+    "--chunking", "-c", help="How the reply is cut into speakable pieces (default: adaptive, the benchmark's best).",
+    envvar="VOICECLI_CHUNKING", show_default=False)]
+LlmModelOpt = Annotated[Optional[str], typer.Option(
+    "--llm-model", help="GGUF model file \\[env VOICECLI_LLM_MODEL].", rich_help_panel=P_MODELS, show_default=False)]
+SttModelOpt = Annotated[Optional[str], typer.Option(
+    "--stt-model", help="faster-whisper model directory \\[env VOICECLI_STT_MODEL].", rich_help_panel=P_MODELS,
+    show_default=False)]
+VoiceOpt = Annotated[Optional[str], typer.Option(
+    "--voice", help="Piper voice .onnx (with its .onnx.json) \\[env VOICECLI_VOICE].", rich_help_panel=P_MODELS,
+    show_default=False)]
+LlmUrlOpt = Annotated[Optional[str], typer.Option(
+    "--llm-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1 \\[env VOICECLI_LLM_URL].",
+    rich_help_panel=P_LLM, show_default=False)]
+LlmModelNameOpt = Annotated[Optional[str], typer.Option(
+    "--llm-model-name", help="Model name to ask the server for \\[env VOICECLI_LLM_MODEL_NAME].",
+    rich_help_panel=P_LLM, show_default=False)]
+LlmTimeoutOpt = Annotated[Optional[float], typer.Option(
+    "--llm-timeout", help="Seconds to wait for the server between streamed pieces \\[env VOICECLI_LLM_TIMEOUT].",
+    rich_help_panel=P_LLM, show_default=False)]
+LlmSourceOpt = Annotated[Optional[str], typer.Option(
+    "--llm", help="replay:TRACE.jsonl replays a recorded token stream instead of a live model.",
+    rich_help_panel=P_LLM, show_default=False)]
+SpeedOpt = Annotated[float, typer.Option(
+    "--speed", help="Replay speed for --llm replay: (2 = twice as fast, 0 = as fast as possible).",
+    rich_help_panel=P_LLM)]
+SystemOpt = Annotated[Optional[str], typer.Option(
+    "--system", help="System prompt \\[env VOICECLI_SYSTEM_PROMPT].", rich_help_panel=P_LLM, show_default=False)]
+TempOpt = Annotated[Optional[float], typer.Option("--temperature", help="Sampling temperature.",
+                                                  rich_help_panel=P_LLM, show_default=False)]
+MaxTokOpt = Annotated[Optional[int], typer.Option("--max-tokens", help="Longest reply, in tokens.",
+                                                  rich_help_panel=P_LLM, show_default=False)]
+OutputOpt = Annotated[Optional[Path], typer.Option(
+    "--output", "-o", help="Write what the assistant says to this WAV file (instead of playing it).",
+    rich_help_panel=P_OUT, show_default=False)]
+PlayOpt = Annotated[bool, typer.Option("--play", help="With --output: play it as well.", rich_help_panel=P_OUT)]
+NoAudioOpt = Annotated[bool, typer.Option("--no-audio", help="No playback and no file: text and metrics only.",
+                                          rich_help_panel=P_OUT)]
+JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON turn record per line on stdout; the view goes to stderr.",
+                                       rich_help_panel=P_OUT)]
+OutDevOpt = Annotated[Optional[str], typer.Option(
+    "--output-device", help="Speaker: index or part of the name (see `voicecli devices`) \\[env VOICECLI_OUTPUT_DEVICE].",
+    rich_help_panel=P_AUDIO, show_default=False)]
+LogOpt = Annotated[Optional[Path], typer.Option(
+    "--log", help="Conversation log (JSON Lines) \\[env VOICECLI_LOG; default: the user data dir].",
+    rich_help_panel=P_OUT, show_default=False)]
+NoLogOpt = Annotated[bool, typer.Option("--no-log", help="Do not write the conversation log.", rich_help_panel=P_OUT)]
+RecordOpt = Annotated[Optional[Path], typer.Option(
+    "--record", help="Append each LLM response with its timing to this trace file (for `voicecli bench`).",
+    rich_help_panel=P_LLM, show_default=False)]
+ToolsOpt = Annotated[Optional[list[Path]], typer.Option(
+    "--tools", help="A Python module with your own tools (repeatable).", rich_help_panel=P_TOOLS, show_default=False)]
+NoToolsOpt = Annotated[bool, typer.Option("--no-tools", help="Disable tools.", rich_help_panel=P_TOOLS)]
+ToolChoiceOpt = Annotated[Optional[str], typer.Option(
+    "--tool-choice", help="Force this tool in the first round (small models choose badly on their own).",
+    rich_help_panel=P_TOOLS, show_default=False)]
+
+
+def _console(json_mode: bool) -> Console:
+    """The human view: stderr when stdout carries JSON."""
+    return Console(stderr=json_mode, highlight=False)
+
+
+def _emit_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+# --- conversation ------------------------------------------------------------------------------
+
+class Conversation:
+    """Builds the engine from settings with a spinner, wires the observers, runs turns."""
+
+    def __init__(self, settings, console: Console, *, need_llm: bool = True):
+        from voicecli import session
+        from voicecli.events import EventBus
+        from voicecli.log import ConversationLog
+        from voicecli.pipeline import DEFAULT_SYSTEM_PROMPT, DEFAULT_STRATEGY, Engine, EngineConfig
+        from voicecli.ui import TurnView
+
+        self.settings, self.console = settings, console
+        self.bus = EventBus()
+        chunking = settings.resolved("chunking", settings.chunking.value if settings.chunking else None,
+                                     DEFAULT_STRATEGY)
+        if settings.output is not None:
+            session.check_writable(settings.output)
+        with console.status("Loading models…", spinner="dots"):
+            self.tts = session.make_tts(settings)
+            self.llm = session.make_llm(settings) if need_llm else None
+            if settings.record is not None and self.llm is not None:
+                from voicecli.llm.replay import RecordingLLM
+
+                self.llm = RecordingLLM(self.llm, settings.record)
+            registry, context = session.make_tools(settings) if need_llm else (None, None)
+            self.sink = session.make_sink(settings, self.tts.sample_rate)
+            config = EngineConfig(
+                chunking=chunking,
+                system_prompt=settings.resolved("system_prompt", settings.system_prompt, DEFAULT_SYSTEM_PROMPT),
+                tool_choice=settings.tool_choice, max_tool_rounds=settings.max_tool_rounds,
+            )
+            if context is not None:
+                context.announce = self.announce
+            self.engine = Engine(self.llm, self.tts, self.sink, self.bus, config, tools=registry, tool_context=context)
+            self.engine.warm_up()
+        self.view = TurnView(console)
+        self.bus.subscribe(self.view)
+        self.log = None
+        if not (settings.no_log or settings.resolved("no_log", None) in (True, "1", "true")):
+            self.log = ConversationLog(settings.resolved("log", settings.log))
+            self.bus.subscribe(self.log)
+        self._announce_lock = threading.Lock()
+
+    def announce(self, text: str) -> None:
+        """A timer is due: speak it between turns."""
+        with self._announce_lock:
+            self.console.print(f"[cyan]⏰ {text}[/]")
+            self.sink.play(self.tts.synthesize(text))
+
+    def turn(self, text: str, **kw) -> dict[str, Any]:
+        from voicecli.errors import LLMError
+
+        try:
+            record = self.engine.turn(text, **kw)
+        except LLMError as e:
+            rec = getattr(e, "record", None)
+            if rec is not None and self.settings.json:
+                _emit_json(rec)
+            raise
+        if self.settings.json:
+            _emit_json(record)
+        return record
+
+    def close(self) -> None:
+        self.view.close()
+        ctx = self.engine.tool_context
+        if ctx is not None:
+            ctx.cancel_timers()
+        self.sink.close()
+        if self.log is not None:
+            self.log.close()
+
+
+def _settings(**kw):
+    from voicecli.session import Settings
+
+    return Settings(**{k: v for k, v in kw.items() if v is not None or k in ("chunking",)})
+
+
+@app.command(rich_help_panel="Conversation")
+def chat(
+    once: Annotated[Optional[str], typer.Option("--once", help="Do one turn with this text and exit.",
+                                                show_default=False)] = None,
+    chunking: ChunkingOpt = None, llm_model: LlmModelOpt = None, voice: VoiceOpt = None,
+    llm_url: LlmUrlOpt = None, llm_model_name: LlmModelNameOpt = None, llm_timeout: LlmTimeoutOpt = None,
+    llm: LlmSourceOpt = None, speed: SpeedOpt = 1.0, system: SystemOpt = None,
+    temperature: TempOpt = None, max_tokens: MaxTokOpt = None,
+    output: OutputOpt = None, play: PlayOpt = False, no_audio: NoAudioOpt = False, json_: JsonOpt = False,
+    output_device: OutDevOpt = None, log: LogOpt = None, no_log: NoLogOpt = False, record: RecordOpt = None,
+    tools: ToolsOpt = None, no_tools: NoToolsOpt = False, tool_choice: ToolChoiceOpt = None,
+) -> None:
+    """Type to the assistant; the reply is streamed, shown and spoken. [dim]/reset, /quit, /help[/]"""
+    settings = _settings(chunking=chunking, llm_model=llm_model, voice=voice, llm_url=llm_url,
+                         llm_model_name=llm_model_name, llm_timeout=llm_timeout, llm=llm, speed=speed,
+                         system_prompt=system, temperature=temperature, max_tokens=max_tokens, output=output,
+                         play=play, no_audio=no_audio, json=json_, output_device=output_device, log=log,
+                         no_log=no_log, record=record, tools=tools or [], no_tools=no_tools, tool_choice=tool_choice)
+    if once is not None and not once.strip():
+        raise VoicecliError("--once was given an empty message", 'say something, e.g. --once "What time is it?"')
+    console = _console(json_)
+    conv = Conversation(settings, console)
+    try:
+        if once is not None:
+            conv.turn(once)
+            return
+        _chat_loop(conv, console)
+    finally:
+        conv.close()
+
+
+def _chat_loop(conv: Conversation, console: Console) -> None:
+    from voicecli.errors import LLMError
+
+    console.print("[dim]Type a message; /reset starts over, /quit leaves. Ctrl-C stops the reply.[/]")
+    while True:
+        try:
+            line = console.input("[bold cyan]you ›[/] ")
+        except (EOFError, KeyboardInterrupt):
+            console.print()
+            return
+        text = line.strip()
+        if not text:
+            continue
+        if text in ("/quit", "/exit", "/q"):
+            return
+        if text == "/reset":
+            conv.engine.reset()
+            console.print("[dim]Conversation cleared.[/]")
+            continue
+        if text == "/help":
+            console.print("[dim]/reset  forget the conversation · /quit  leave · Ctrl-C  stop the reply[/]")
+            continue
+        if text.startswith("/"):
+            console.print(f"[yellow]Unknown command {text.split()[0]}; try /help.[/]")
+            continue
+        try:
+            conv.turn(text)
+        except LLMError as e:  # the conversation goes on with the next turn
+            console.print(f"[red]error:[/] {e.one_line()}")
+
+
+@app.command(rich_help_panel="Conversation")
+def say(
+    text: Annotated[str, typer.Argument(help='What to say; "-" reads standard input.')],
+    chunking: ChunkingOpt = None, voice: VoiceOpt = None,
+    output: OutputOpt = None, play: PlayOpt = False, no_audio: NoAudioOpt = False, json_: JsonOpt = False,
+    output_device: OutDevOpt = None,
+) -> None:
+    """Speak text through the chunker and the voice."""
+    if text == "-":
+        text = sys.stdin.read()
+    if not text.strip():
+        raise VoicecliError("nothing to say: the text is empty", 'pass some text, e.g. voicecli say "Hello there."')
+    from voicecli.llm.replay import ReplayLLM
+    from voicecli.pipeline import Engine
+
+    settings = _settings(chunking=chunking, voice=voice, output=output, play=play, no_audio=no_audio, json=json_,
+                         output_device=output_device, no_log=True, no_tools=True, system_prompt="")
+    console = _console(json_)
+    conv = Conversation(settings, console, need_llm=False)
+    try:
+        source = ReplayLLM.scripted(text, speed=0)
+        source.backend = "text"
+        conv.engine = Engine(source, conv.tts, conv.sink, conv.bus, conv.engine.config)
+        conv.engine.history = []
+        conv.turn(text)
+    finally:
+        conv.close()
+
+
+# --- information ------------------------------------------------------------------------------
+
+@app.command(rich_help_panel="Setup")
+def models(json_: JsonOpt = False,
+           llm_model: LlmModelOpt = None, stt_model: SttModelOpt = None, voice: VoiceOpt = None) -> None:
+    """Show which model files are in use, where the setting came from, and whether they exist."""
+    from rich.table import Table
+
+    from voicecli.config import resolve_model
+
+    flags = {"stt": stt_model, "llm": llm_model, "tts": voice}
+    resolved = {role: resolve_model(role, flags[role]) for role in ("stt", "llm", "tts")}
+    if json_:
+        _emit_json({role: r.as_dict() for role, r in resolved.items()})
+        return
+    table = Table(title="Models", title_justify="left")
+    for col in ("role", "path", "from", "size", "exists"):
+        table.add_column(col)
+    for role, r in resolved.items():
+        size = f"{r.size / 1e6:.0f} MB" if r.size else "–"
+        table.add_row(role.upper(), str(r.path), r.source, size, "[green]yes[/]" if r.exists else "[red]no[/]")
+    Console().print(table)
+    if not all(r.exists for r in resolved.values()):
+        Console(stderr=True).print("[yellow]Missing models: run `make models` (defaults) or fix the paths.[/]")
+        raise typer.Exit(1)
+
+
+@app.command(rich_help_panel="Setup")
+def devices(json_: JsonOpt = False) -> None:
+    """List audio input and output devices, their default sample rates, and the defaults."""
+    from rich.table import Table
+
+    from voicecli.audio import list_devices
+
+    devs = list_devices()
+    if json_:
+        _emit_json([d.as_dict() for d in devs])
+        return
+    if not devs:
+        Console(stderr=True).print("No audio devices found. File-based use still works: --input FILE.wav, "
+                                   "--output FILE.wav, --no-audio.")
+        return
+    table = Table(title="Audio devices", title_justify="left")
+    for col in ("#", "name", "in", "out", "rate", "default"):
+        table.add_column(col)
+    for d in devs:
+        mark = " ".join(x for x, on in (("input", d.is_default_input), ("output", d.is_default_output)) if on)
+        table.add_row(str(d.index), d.name, str(d.inputs), str(d.outputs), f"{d.default_rate:.0f}", mark)
+    Console().print(table)
+
+
+@app.command(rich_help_panel="Setup")
+def doctor(json_: JsonOpt = False) -> None:
+    """Check the installation: libraries, models (loaded and timed), audio devices, with a fix for each failure."""
+    from voicecli.doctor import print_report, run_checks
+
+    checks = run_checks()
+    if json_:
+        _emit_json([c.as_dict() for c in checks])
+    else:
+        print_report(checks, Console())
+    if any(c.status == "fail" for c in checks):
+        raise typer.Exit(1)
+
+
+@app.command("tools", rich_help_panel="Setup")
+def tools_cmd(json_: JsonOpt = False, tools: ToolsOpt = None) -> None:
+    """List the tools the assistant can call (built-ins, entry points, --tools modules)."""
+    from rich.table import Table
+
+    from voicecli.tools import build_registry, describe_tools
+
+    described = describe_tools(build_registry(modules=tools or []))
+    if json_:
+        _emit_json(described)
+        return
+    table = Table(title="Tools", title_justify="left")
+    table.add_column("name", style="bold")
+    table.add_column("description")
+    table.add_column("parameters", style="dim")
+    for t in described:
+        params = ", ".join(t["parameters"].get("properties", {}))
+        table.add_row(t["name"], t["description"], params)
+    Console().print(table)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"voicecli {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", "-V", callback=_version, is_eager=True,
+                                          help="Show the version and exit.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks \\[env VOICECLI_DEBUG=1].")] = False,
+) -> None:
+    if debug:
+        DEBUG["on"] = True
+
+
+def main() -> None:
+    try:
+        from voicecli.offline import enforce_offline_env
+
+        enforce_offline_env()
+    except ImportError:
+        pass
+    try:
+        app()
+    except VoicecliError as e:
+        if DEBUG["on"]:
+            raise
+        from rich.text import Text
+
+        Console(stderr=True, highlight=False).print(Text.assemble(("error: ", "bold red"), e.one_line()), soft_wrap=True)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,146 @@
+"""The Rich view: an observer of the pipeline's events, never in the data path.
+
+While a turn runs it shows the reply as it streams, with chunk boundaries as subtle dividers and the
+chunk being spoken now highlighted; when the turn ends, a one-line metrics summary. With ``--json``
+the view goes to stderr and the turn records to stdout.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.text import Text
+
+from voicecli.events import Event
+
+STATE_STYLE = {"listening": "cyan", "hearing you": "green", "thinking": "yellow", "speaking": "magenta"}
+
+
+def metrics_line(rec: dict[str, Any]) -> Text:
+    """``TTFT 12 ms · TTFC 40 ms · TTFA 95 ms · 110 tok/s · RTF 0.07 · 0 underruns``"""
+
+    def ms(key: str) -> str:
+        v = rec.get(key)
+        return "–" if v is None else f"{v:.0f} ms"
+
+    parts = []
+    if rec.get("stt_ms") is not None:
+        parts.append(("STT", ms("stt_ms")))
+    if rec.get("endpoint_to_audio_ms") is not None:
+        parts.append(("end of speech→audio", ms("endpoint_to_audio_ms")))
+    parts += [("TTFT", ms("ttft_ms")), ("TTFC", ms("ttfc_ms")), ("TTFA", ms("ttfa_ms"))]
+    if rec.get("tokens_per_s"):
+        parts.append(("", f"{rec['tokens_per_s']:.0f} tok/s"))
+    if rec.get("rtf") is not None:
+        parts.append(("RTF", f"{rec['rtf']:.2f}"))
+    parts.append(("", f"{len(rec.get('chunks') or [])} chunks"))
+    gap = rec.get("gap_ms") or 0
+    parts.append(("", f"{rec.get('underruns', 0)} underruns" + (f" ({gap:.0f} ms gap)" if gap else "")))
+    text = Text()
+    for i, (label, value) in enumerate(parts):
+        if i:
+            text.append(" · ", style="dim")
+        if label:
+            text.append(label + " ", style="dim")
+        text.append(value, style="bold")
+    return text
+
+
+class TurnView:
+    """Observer that renders the current turn live. Thread-safe (events come from several threads)."""
+
+    def __init__(self, console: Console, *, show_metrics: bool = True, fps: float = 20.0):
+        self.console = console
+        self.show_metrics = show_metrics
+        self.min_interval = 1.0 / fps
+        self._lock = threading.Lock()
+        self._live: Live | None = None
+        self._last_refresh = 0.0
+        self._reset()
+
+    def _reset(self) -> None:
+        self.pending = ""  # streamed text not yet cut into a chunk
+        self.chunks: list[str] = []
+        self.starts: dict[int, tuple[float, float]] = {}  # chunk index → (start, end) on the clock
+        self.tools: list[str] = []
+        self.feedback: str | None = None
+        self.user: str | None = None
+
+    # -- rendering
+    def __rich__(self) -> Group:
+        now = time.perf_counter()
+        body = Text()
+        for i, chunk in enumerate(self.chunks):
+            start, end = self.starts.get(i, (None, None))
+            if start is not None and start <= now < end:
+                style = "bold magenta"
+            elif start is not None and end <= now:
+                style = "default"
+            else:
+                style = "dim" if start is None else "default"
+            if i:
+                body.append(" │ ", style="grey37")
+            body.append(chunk, style=style)
+        if self.pending:
+            body.append((" " if self.chunks else "") + self.pending.strip(), style="italic grey62")
+        lines: list[Any] = []
+        if self.tools:
+            lines.append(Text("  ⚙ " + "  ".join(self.tools), style="cyan"))
+        if self.feedback:
+            lines.append(Text(f"  “{self.feedback}”", style="dim cyan"))
+        lines.append(Text("▸ ", style="magenta") + body)
+        return Group(*lines)
+
+    def _refresh(self, force: bool = False) -> None:
+        now = time.perf_counter()
+        if self._live is not None and (force or now - self._last_refresh >= self.min_interval):
+            self._last_refresh = now
+            self._live.refresh()
+
+    # -- observer
+    def __call__(self, ev: Event) -> None:
+        with self._lock:
+            k = ev.kind
+            if k == "turn_start":
+                self._reset()
+                self._live = Live(self, console=self.console, auto_refresh=False, transient=False,
+                                  redirect_stdout=False, redirect_stderr=False)
+                self._live.start()
+            elif k == "token":
+                self.pending += ev["text"]
+            elif k == "chunk_ready":
+                self.chunks.append(ev["text"])
+                # the chunker normalises whitespace; drop the consumed part of the pending text
+                consumed = " ".join(ev["text"].split())
+                flat = " ".join(self.pending.split())
+                self.pending = flat[len(consumed):].lstrip() if flat.startswith(consumed) else ""
+            elif k == "audio_start":
+                self.starts[ev["index"]] = (ev.t, ev["end"])
+            elif k == "tool_call":
+                status = "✗" if ev.get("error") else "✓"
+                self.tools.append(f"{ev['name']}({ev.get('arguments')}) {status} {ev.get('result') or ev.get('error')}")
+            elif k == "tool_feedback":
+                self.feedback = ev["text"]
+            elif k == "turn_done":
+                self.pending = ""
+                if self._live is not None:
+                    self._live.refresh()
+                    self._live.stop()
+                    self._live = None
+                rec = ev["record"]
+                if rec.get("interrupted"):
+                    self.console.print(Text("  (interrupted)", style="yellow"))
+                if self.show_metrics:
+                    self.console.print(Text("  ") + metrics_line(rec))
+                return
+            self._refresh(force=k in ("chunk_ready", "audio_start"))
+
+    def close(self) -> None:
+        with self._lock:
+            if self._live is not None:
+                self._live.stop()
+                self._live = None
