@@ -1,7 +1,7 @@
 """A small OpenAI-compatible server on loopback that misbehaves on purpose, for tests.
 
     with FakeOpenAIServer() as server:
-        server.replies.append(Reply.stream(["Hel", "lo"]))
+        server.replies = [Reply.stream(["Hel", "lo"])]
         llm = OpenAIChatLLM(server.url)
 
 Each POST to ``/v1/chat/completions`` takes the next ``Reply`` from ``server.replies`` (the last one
@@ -9,7 +9,8 @@ is reused when only one is left) and records the request in ``server.requests``.
 a list of steps: a ``str`` is written as one HTTP chunk, a ``float`` pauses (a stall), a
 ``threading.Event`` waits until the test sets it. The body ends properly (``end="close"``) or the
 connection is dropped with the chunked body unfinished (``end="cut"``), as a crashed server would.
-``GET /v1/models`` lists ``server.models``. Nothing here sleeps past shutdown: pauses wait on an event.
+``GET /v1/models`` lists ``server.models``; see ``answer_warm_ups`` for start-up requests.
+Nothing here sleeps past shutdown: pauses wait on an event.
 """
 
 from __future__ import annotations
@@ -87,6 +88,9 @@ class FakeOpenAIServer:
         self.replies: list[Reply] = [Reply.stream(["Hello", "!"])]
         self.requests: list[Request] = []
         self.models: list[str] = ["fake-model"]
+        # When set, a one-token request (a backend's warm-up) gets a one-token reply and leaves
+        # ``replies`` alone, so a test scripts the turns whether or not the caller warms up first.
+        self.answer_warm_ups = False
         self.client_gone = threading.Event()  # a write failed: the client closed the connection
         self._stopping = threading.Event()
         self._lock = threading.Lock()
@@ -171,7 +175,8 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path.rstrip("/") != "/v1/chat/completions":
             self._send_whole(404, "application/json", b'{"error": {"message": "File Not Found"}}')
             return
-        reply = self.fake.next_reply()
+        warm_up = self.fake.answer_warm_ups and isinstance(body, dict) and body.get("max_tokens") == 1
+        reply = Reply.stream(["Hi"], finish_reason="length") if warm_up else self.fake.next_reply()
         if reply.delay_s and self.fake.pause(reply.delay_s):
             return
         if reply.body is not None:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 
@@ -395,3 +399,39 @@ def test_from_settings_reads_env_and_rejects_bad_timeouts(monkeypatch, tmp_path)
     monkeypatch.delenv("VOICECLI_LLM_URL")
     with pytest.raises(VoicecliError, match="no LLM server URL"):
         from_settings(timeout_s=1)
+
+
+# --- through the CLI: a failed turn is one line, keeps what was spoken, and the chat goes on --------
+
+
+@pytest.mark.models
+def test_chat_survives_a_server_dying_mid_reply(server, tmp_path):
+    """First turn: the server dies after some text. Second turn: fine. The partial reply was spoken,
+    stays in the history the server sees next, and the chat carries on."""
+    server.answer_warm_ups = True
+    server.replies = [Reply(text_events(["The answer ", "is forty."]), end="cut"), Reply.stream(["Second ", "reply."])]
+    cmd = [sys.executable, "-m", "voicecli", "chat", "--llm-url", server.url, "--no-audio", "--no-log", "--json",
+           "--no-tools"]
+    env = {**os.environ, "VOICECLI_CONFIG": str(tmp_path / "none.toml")}
+    done = subprocess.run(cmd, input="first\nsecond\n/quit\n", capture_output=True, text=True, timeout=120,
+                          env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    first, second = (json.loads(line) for line in done.stdout.splitlines() if line.strip())
+    assert first["backend"] == "openai" and "stopped mid-stream" in first["error"]
+    assert first["response"] == "The answer is forty." and first["chunks"]
+    assert second["error"] is None and second["response"] == "Second reply."
+    assert "error: the LLM server stopped mid-stream" in done.stderr
+    history = server.requests[-1].json["messages"]
+    assert {"role": "assistant", "content": "The answer is forty."} in history
+    assert history[-1] == {"role": "user", "content": "second"}
+
+
+@pytest.mark.models
+def test_chat_once_with_the_server_down_is_one_line_and_exit_1(tmp_path):
+    cmd = [sys.executable, "-m", "voicecli", "chat", "--once", "hi", "--llm-url", refused_url(), "--no-audio",
+           "--no-log"]
+    env = {**os.environ, "VOICECLI_CONFIG": str(tmp_path / "none.toml")}
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+    assert done.returncode == 1, done.stderr[-2000:]
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "connection refused" in errors[0] and "Traceback" not in done.stderr

@@ -9,11 +9,13 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import json
+import os
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+import wave
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -124,3 +126,24 @@ def test_a_named_tool_comes_back_as_a_tool_call(llama_server_url):
     calls = [i for i in items if isinstance(i, ToolCall)]
     assert [c.name for c in calls] == ["get_weather"]
     assert "city" in json.loads(calls[0].arguments)
+
+
+def test_cli_chat_once_against_the_server(llama_server_url, tmp_path):
+    """`voicecli chat --once ... --llm-url ... --json`: a spoken reply and a full turn record."""
+    wav = tmp_path / "reply.wav"
+    cmd = [sys.executable, "-m", "voicecli", "chat", "--once", "Say hello in five words.",
+           "--llm-url", llama_server_url, "--json", "--output", str(wav), "--no-log", "--no-tools",
+           "--max-tokens", "32"]
+    env = {**os.environ, "VOICECLI_CONFIG": str(tmp_path / "none.toml")}  # no user config leaks in
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    assert len(lines) == 1, done.stdout
+    record = json.loads(lines[0])
+    assert record["backend"] == "openai"
+    assert record["response"].strip()
+    assert record["chunks"] and all(c["synth_ms"] >= 0 and c["audio_ms"] > 0 for c in record["chunks"])
+    assert 0 < record["ttft_ms"] <= record["ttfc_ms"] <= record["ttfa_ms"]
+    assert record["transcript"] is None and record["stt_ms"] is None
+    with wave.open(str(wav)) as w:
+        assert w.getnframes() / w.getframerate() > 0.3  # something was spoken
