@@ -85,9 +85,23 @@ def test_block_size_does_not_change_the_segments():
     assert [k for k, *_ in reference] == ["speech_start", "speech_end"] * 2
     for events in results[1:]:
         assert [(e.kind, e.at_s, e.start_s, e.end_s) for e in events] == reference
-        for a, b in zip(events, results[0]):
+        for a, b in zip(events, results[0], strict=True):
             if a.audio is not None:
                 np.testing.assert_array_equal(a.audio.samples, b.audio.samples)
+
+
+def test_a_reused_input_buffer_does_not_corrupt_the_utterance():
+    x = clip("moon.wav")
+    samples = np.concatenate([silence(0.5), x, silence(1.0)])
+    samples = samples[: len(samples) - len(samples) % 1024]
+    expected = run(Endpointer(), samples, [1024])
+    ep, buffer, events = Endpointer(), np.zeros(1024, np.float32), []
+    for i in range(0, len(samples), 1024):
+        buffer[:] = samples[i:i + 1024]  # like an audio API handing out the same buffer every time
+        events += ep.feed(buffer)
+    events += ep.flush()
+    assert [e.kind for e in events] == [e.kind for e in expected] == ["speech_start", "speech_end"]
+    np.testing.assert_array_equal(events[1].audio.samples, expected[1].audio.samples)
 
 
 def test_segments_is_the_streaming_path_and_resamples():
@@ -97,7 +111,7 @@ def test_segments_is_the_streaming_path_and_resamples():
     streamed = [e.audio for e in run(ep, samples, [333]) if e.kind == "speech_end"]
     whole = ep.segments(Audio(samples, RATE))
     assert len(whole) == 2
-    for a, b in zip(whole, streamed):
+    for a, b in zip(whole, streamed, strict=True):
         np.testing.assert_array_equal(a.samples, b.samples)
     # the same recording at 48 kHz: resampled on the way in, same utterances within a window or two
     at48 = ep.segments(Audio(resample(samples, RATE, 48000), 48000))

@@ -190,7 +190,7 @@ class Endpointer:
         return events
 
     def _feed_16k(self, block: np.ndarray) -> list[VadEvent]:
-        data = np.concatenate([self._pending, block]) if len(self._pending) else block
+        data = np.concatenate([self._pending, block])  # a copy: callers may reuse their buffer
         n = len(data) // WINDOW
         self._pending = data[n * WINDOW:].copy()
         if n == 0:
@@ -198,7 +198,7 @@ class Endpointer:
         windows = data[: n * WINDOW].reshape(n, WINDOW)
         probs = self._vad.process(windows)
         events: list[VadEvent] = []
-        for window, p in zip(windows, probs):
+        for window, p in zip(windows, probs, strict=True):
             event = self._step(window, float(p))
             if event is not None:
                 events.append(event)
