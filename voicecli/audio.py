@@ -138,6 +138,9 @@ def write_wav(path: str | os.PathLike[str], samples: np.ndarray, rate: int) -> P
             w.setsampwidth(2)
             w.setframerate(rate)
             w.writeframes(pcm)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a WAV is an ordinary file
         os.replace(tmp, path)
     except OSError as e:
         raise AudioError(f"cannot write {path}: {e.strerror}", "choose a writable --output path") from None

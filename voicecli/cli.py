@@ -6,19 +6,20 @@ fix it, a non-zero exit, no traceback unless ``--debug`` (or ``VOICECLI_DEBUG=1`
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-import threading
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from voicecli import __version__
+from voicecli.config import resolve
 from voicecli.errors import VoicecliError
+from voicecli.session import Conversation, emit_json
 
 app = typer.Typer(
     name="voicecli",
@@ -47,39 +48,39 @@ P_OUT = "Output"
 P_LLM = "LLM"
 P_TOOLS = "Tools"
 
-ChunkingOpt = Annotated[Optional[Strategy], typer.Option(
+ChunkingOpt = Annotated[Strategy | None, typer.Option(
     "--chunking", "-c", help="How the reply is cut into speakable pieces (default: adaptive, the benchmark's best).",
     envvar="VOICECLI_CHUNKING", show_default=False)]
-LlmModelOpt = Annotated[Optional[str], typer.Option(
+LlmModelOpt = Annotated[str | None, typer.Option(
     "--llm-model", help="GGUF model file \\[env VOICECLI_LLM_MODEL].", rich_help_panel=P_MODELS, show_default=False)]
-SttModelOpt = Annotated[Optional[str], typer.Option(
+SttModelOpt = Annotated[str | None, typer.Option(
     "--stt-model", help="faster-whisper model directory \\[env VOICECLI_STT_MODEL].", rich_help_panel=P_MODELS,
     show_default=False)]
-VoiceOpt = Annotated[Optional[str], typer.Option(
+VoiceOpt = Annotated[str | None, typer.Option(
     "--voice", help="Piper voice .onnx (with its .onnx.json) \\[env VOICECLI_VOICE].", rich_help_panel=P_MODELS,
     show_default=False)]
-LlmUrlOpt = Annotated[Optional[str], typer.Option(
+LlmUrlOpt = Annotated[str | None, typer.Option(
     "--llm-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1 \\[env VOICECLI_LLM_URL].",
     rich_help_panel=P_LLM, show_default=False)]
-LlmModelNameOpt = Annotated[Optional[str], typer.Option(
+LlmModelNameOpt = Annotated[str | None, typer.Option(
     "--llm-model-name", help="Model name to ask the server for \\[env VOICECLI_LLM_MODEL_NAME].",
     rich_help_panel=P_LLM, show_default=False)]
-LlmTimeoutOpt = Annotated[Optional[float], typer.Option(
+LlmTimeoutOpt = Annotated[float | None, typer.Option(
     "--llm-timeout", help="Seconds to wait for the server between streamed pieces \\[env VOICECLI_LLM_TIMEOUT].",
     rich_help_panel=P_LLM, show_default=False)]
-LlmSourceOpt = Annotated[Optional[str], typer.Option(
+LlmSourceOpt = Annotated[str | None, typer.Option(
     "--llm", help="replay:TRACE.jsonl replays a recorded token stream instead of a live model.",
     rich_help_panel=P_LLM, show_default=False)]
 SpeedOpt = Annotated[float, typer.Option(
     "--speed", help="Replay speed for --llm replay: (2 = twice as fast, 0 = as fast as possible).",
     rich_help_panel=P_LLM)]
-SystemOpt = Annotated[Optional[str], typer.Option(
+SystemOpt = Annotated[str | None, typer.Option(
     "--system", help="System prompt \\[env VOICECLI_SYSTEM_PROMPT].", rich_help_panel=P_LLM, show_default=False)]
-TempOpt = Annotated[Optional[float], typer.Option("--temperature", help="Sampling temperature.",
+TempOpt = Annotated[float | None, typer.Option("--temperature", help="Sampling temperature.",
                                                   rich_help_panel=P_LLM, show_default=False)]
-MaxTokOpt = Annotated[Optional[int], typer.Option("--max-tokens", help="Longest reply, in tokens.",
+MaxTokOpt = Annotated[int | None, typer.Option("--max-tokens", help="Longest reply, in tokens.",
                                                   rich_help_panel=P_LLM, show_default=False)]
-OutputOpt = Annotated[Optional[Path], typer.Option(
+OutputOpt = Annotated[Path | None, typer.Option(
     "--output", "-o", help="Write what the assistant says to this WAV file (instead of playing it).",
     rich_help_panel=P_OUT, show_default=False)]
 PlayOpt = Annotated[bool, typer.Option("--play", help="With --output: play it as well.", rich_help_panel=P_OUT)]
@@ -87,20 +88,20 @@ NoAudioOpt = Annotated[bool, typer.Option("--no-audio", help="No playback and no
                                           rich_help_panel=P_OUT)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON turn record per line on stdout; the view goes to stderr.",
                                        rich_help_panel=P_OUT)]
-OutDevOpt = Annotated[Optional[str], typer.Option(
+OutDevOpt = Annotated[str | None, typer.Option(
     "--output-device", help="Speaker: index or part of the name (see `voicecli devices`) \\[env VOICECLI_OUTPUT_DEVICE].",
     rich_help_panel=P_AUDIO, show_default=False)]
-LogOpt = Annotated[Optional[Path], typer.Option(
+LogOpt = Annotated[Path | None, typer.Option(
     "--log", help="Conversation log (JSON Lines) \\[env VOICECLI_LOG; default: the user data dir].",
     rich_help_panel=P_OUT, show_default=False)]
 NoLogOpt = Annotated[bool, typer.Option("--no-log", help="Do not write the conversation log.", rich_help_panel=P_OUT)]
-RecordOpt = Annotated[Optional[Path], typer.Option(
+RecordOpt = Annotated[Path | None, typer.Option(
     "--record", help="Append each LLM response with its timing to this trace file (for `voicecli bench`).",
     rich_help_panel=P_LLM, show_default=False)]
-ToolsOpt = Annotated[Optional[list[Path]], typer.Option(
+ToolsOpt = Annotated[list[Path] | None, typer.Option(
     "--tools", help="A Python module with your own tools (repeatable).", rich_help_panel=P_TOOLS, show_default=False)]
 NoToolsOpt = Annotated[bool, typer.Option("--no-tools", help="Disable tools.", rich_help_panel=P_TOOLS)]
-ToolChoiceOpt = Annotated[Optional[str], typer.Option(
+ToolChoiceOpt = Annotated[str | None, typer.Option(
     "--tool-choice", help="Force this tool in the first round (small models choose badly on their own).",
     rich_help_panel=P_TOOLS, show_default=False)]
 
@@ -110,84 +111,7 @@ def _console(json_mode: bool) -> Console:
     return Console(stderr=json_mode, highlight=False)
 
 
-def _emit_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
-    sys.stdout.flush()
-
-
 # --- conversation ------------------------------------------------------------------------------
-
-class Conversation:
-    """Builds the engine from settings with a spinner, wires the observers, runs turns."""
-
-    def __init__(self, settings, console: Console, *, need_llm: bool = True):
-        from voicecli import session
-        from voicecli.events import EventBus
-        from voicecli.log import ConversationLog
-        from voicecli.pipeline import DEFAULT_SYSTEM_PROMPT, DEFAULT_STRATEGY, Engine, EngineConfig
-        from voicecli.ui import TurnView
-
-        self.settings, self.console = settings, console
-        self.bus = EventBus()
-        chunking = settings.resolved("chunking", settings.chunking.value if settings.chunking else None,
-                                     DEFAULT_STRATEGY)
-        if settings.output is not None:
-            session.check_writable(settings.output)
-        with console.status("Loading models…", spinner="dots"):
-            self.tts = session.make_tts(settings)
-            self.llm = session.make_llm(settings) if need_llm else None
-            if settings.record is not None and self.llm is not None:
-                from voicecli.llm.replay import RecordingLLM
-
-                self.llm = RecordingLLM(self.llm, settings.record)
-            registry, context = session.make_tools(settings) if need_llm else (None, None)
-            self.sink = session.make_sink(settings, self.tts.sample_rate)
-            config = EngineConfig(
-                chunking=chunking,
-                system_prompt=settings.resolved("system_prompt", settings.system_prompt, DEFAULT_SYSTEM_PROMPT),
-                tool_choice=settings.tool_choice, max_tool_rounds=settings.max_tool_rounds,
-            )
-            if context is not None:
-                context.announce = self.announce
-            self.engine = Engine(self.llm, self.tts, self.sink, self.bus, config, tools=registry, tool_context=context)
-            self.engine.warm_up()
-        self.view = TurnView(console)
-        self.bus.subscribe(self.view)
-        self.log = None
-        if not (settings.no_log or settings.resolved("no_log", None) in (True, "1", "true")):
-            self.log = ConversationLog(settings.resolved("log", settings.log))
-            self.bus.subscribe(self.log)
-        self._announce_lock = threading.Lock()
-
-    def announce(self, text: str) -> None:
-        """A timer is due: speak it between turns."""
-        with self._announce_lock:
-            self.console.print(f"[cyan]⏰ {text}[/]")
-            self.sink.play(self.tts.synthesize(text))
-
-    def turn(self, text: str, **kw) -> dict[str, Any]:
-        from voicecli.errors import LLMError
-
-        try:
-            record = self.engine.turn(text, **kw)
-        except LLMError as e:
-            rec = getattr(e, "record", None)
-            if rec is not None and self.settings.json:
-                _emit_json(rec)
-            raise
-        if self.settings.json:
-            _emit_json(record)
-        return record
-
-    def close(self) -> None:
-        self.view.close()
-        ctx = self.engine.tool_context
-        if ctx is not None:
-            ctx.cancel_timers()
-        self.sink.close()
-        if self.log is not None:
-            self.log.close()
-
 
 def _settings(**kw):
     from voicecli.session import Settings
@@ -197,7 +121,7 @@ def _settings(**kw):
 
 @app.command(rich_help_panel="Conversation")
 def chat(
-    once: Annotated[Optional[str], typer.Option("--once", help="Do one turn with this text and exit.",
+    once: Annotated[str | None, typer.Option("--once", help="Do one turn with this text and exit.",
                                                 show_default=False)] = None,
     chunking: ChunkingOpt = None, llm_model: LlmModelOpt = None, voice: VoiceOpt = None,
     llm_url: LlmUrlOpt = None, llm_model_name: LlmModelNameOpt = None, llm_timeout: LlmTimeoutOpt = None,
@@ -269,21 +193,149 @@ def say(
         text = sys.stdin.read()
     if not text.strip():
         raise VoicecliError("nothing to say: the text is empty", 'pass some text, e.g. voicecli say "Hello there."')
-    from voicecli.llm.replay import ReplayLLM
-    from voicecli.pipeline import Engine
-
     settings = _settings(chunking=chunking, voice=voice, output=output, play=play, no_audio=no_audio, json=json_,
                          output_device=output_device, no_log=True, no_tools=True, system_prompt="")
-    console = _console(json_)
-    conv = Conversation(settings, console, need_llm=False)
+    conv = Conversation(settings, _console(json_), need_llm=False)
     try:
-        source = ReplayLLM.scripted(text, speed=0)
-        source.backend = "text"
-        conv.engine = Engine(source, conv.tts, conv.sink, conv.bus, conv.engine.config)
-        conv.engine.history = []
-        conv.turn(text)
+        conv.turn(text, reply=text)
     finally:
         conv.close()
+
+
+InDevOpt = Annotated[str | None, typer.Option(
+    "--input-device", help="Microphone: index or part of the name (see `voicecli devices`) \\[env VOICECLI_INPUT_DEVICE].",
+    rich_help_panel=P_AUDIO, show_default=False)]
+LanguageOpt = Annotated[str | None, typer.Option(
+    "--language", help="Spoken language code (tiny.en: en only) \\[env VOICECLI_LANGUAGE].", rich_help_panel=P_MODELS,
+    show_default=False)]
+SttPathOpt = Annotated[bool, typer.Option(
+    "--stt-fast/--stt-library", help="Whisper on a window sized to the utterance (fast), or the library's 30 s window.",
+    rich_help_panel=P_MODELS)]
+
+
+@app.command(rich_help_panel="Conversation")
+def talk(
+    input_: Annotated[list[Path] | None, typer.Option(
+        "--input", "-i", help="Take the user's speech from this WAV file instead of the microphone (repeatable: one turn per file).",
+        show_default=False)] = None,
+    barge_in: Annotated[bool, typer.Option(
+        "--barge-in/--no-barge-in", help="Let your voice cut the reply short. Off by default: with speakers, "
+        "the microphone hears the assistant. Use it with a headset.", rich_help_panel=P_AUDIO)] = False,
+    vad_threshold: Annotated[float, typer.Option("--vad-threshold", help="Speech probability that counts as speech.",
+                                                 rich_help_panel=P_AUDIO)] = 0.5,
+    end_silence_ms: Annotated[float, typer.Option("--end-silence-ms", help="Silence that ends your turn.",
+                                                  rich_help_panel=P_AUDIO)] = 500.0,
+    min_speech_ms: Annotated[float, typer.Option("--min-speech-ms", help="Shortest sound taken as speech.",
+                                                 rich_help_panel=P_AUDIO)] = 250.0,
+    pre_roll_ms: Annotated[float, typer.Option("--pre-roll-ms", help="Audio kept from before speech was detected.",
+                                               rich_help_panel=P_AUDIO)] = 300.0,
+    input_device: InDevOpt = None, language: LanguageOpt = None, stt_fast: SttPathOpt = True,
+    chunking: ChunkingOpt = None, llm_model: LlmModelOpt = None, stt_model: SttModelOpt = None, voice: VoiceOpt = None,
+    llm_url: LlmUrlOpt = None, llm_model_name: LlmModelNameOpt = None, llm_timeout: LlmTimeoutOpt = None,
+    llm: LlmSourceOpt = None, speed: SpeedOpt = 1.0, system: SystemOpt = None,
+    temperature: TempOpt = None, max_tokens: MaxTokOpt = None,
+    output: OutputOpt = None, play: PlayOpt = False, no_audio: NoAudioOpt = False, json_: JsonOpt = False,
+    output_device: OutDevOpt = None, log: LogOpt = None, no_log: NoLogOpt = False, record: RecordOpt = None,
+    tools: ToolsOpt = None, no_tools: NoToolsOpt = False, tool_choice: ToolChoiceOpt = None,
+) -> None:
+    """Talk to the assistant: it listens, answers by voice, and listens again. [dim]Say "goodbye" or press Ctrl-C to stop.[/]"""
+    from voicecli.talk import FileSource, MicSource, run_talk
+    from voicecli.vad import Endpointer
+
+    settings = _settings(chunking=chunking, llm_model=llm_model, stt_model=stt_model, voice=voice, llm_url=llm_url,
+                         llm_model_name=llm_model_name, llm_timeout=llm_timeout, llm=llm, speed=speed,
+                         system_prompt=system, temperature=temperature, max_tokens=max_tokens, output=output,
+                         play=play, no_audio=no_audio, json=json_, output_device=output_device, log=log,
+                         no_log=no_log, record=record, tools=tools or [], no_tools=no_tools, tool_choice=tool_choice,
+                         language=language, stt_fast=stt_fast, input_device=input_device)
+    console = _console(json_)
+    endpointer = Endpointer(vad_threshold, min_speech_ms, end_silence_ms, pre_roll_ms)
+    if input_:
+        source = FileSource(input_, endpointer)
+        source.check()
+    else:
+        from voicecli.mic import Microphone
+
+        source = MicSource(Microphone(settings.resolved("input_device", input_device)), endpointer, barge_in=barge_in)
+    conv = Conversation(settings, console, need_stt=True)
+    try:
+        if isinstance(source, MicSource):
+            source.start()
+            console.print("[dim]Listening… speak, then pause. Say “goodbye” or press Ctrl-C to stop.[/]")
+        counts = run_talk(conv, conv.stt, source, console=console)
+    except KeyboardInterrupt:
+        counts = None
+    finally:
+        if isinstance(source, MicSource):
+            source.close()
+        conv.close()
+    if isinstance(source, FileSource):
+        for line in source.skipped:
+            console.print(f"[yellow]warning:[/] {line}")
+        if counts is not None and counts["turns"] == 0:
+            raise VoicecliError("no turn was answered: no speech was found in the input",
+                                "check the files contain speech (try `voicecli transcribe FILE`)")
+
+
+@app.command(rich_help_panel="Conversation")
+def transcribe(
+    files: Annotated[list[Path], typer.Argument(help="Audio files (WAV: any common rate, mono or stereo, 16-bit or float).",
+                                                show_default=False)],
+    json_: Annotated[bool, typer.Option("--json", help="One JSON object per file: file, text, duration_s, stt_ms.")] = False,
+    stt_model: SttModelOpt = None, language: LanguageOpt = None, stt_fast: SttPathOpt = True,
+) -> None:
+    """Speech to text for audio files."""
+    from voicecli.audio import read_audio
+    from voicecli.config import resolve_model
+    from voicecli.stt import WhisperSTT
+
+    path = resolve_model("stt", stt_model).require()
+    err = Console(stderr=True, highlight=False)
+    with err.status("Loading the speech model…", spinner="dots"):
+        stt = WhisperSTT(path, language=resolve("language", language, "en").value, fast=stt_fast)
+    failed = 0
+    for f in files:
+        try:
+            audio = read_audio(f)
+        except VoicecliError as e:
+            failed += 1
+            err.print(Text.assemble(("error: ", "bold red"), e.one_line()))
+            continue
+        res = stt.transcribe_result(audio)
+        if json_:
+            emit_json({"file": str(f), "text": res.text, "duration_s": round(res.duration_s, 3),
+                       "stt_ms": round(res.stt_ms, 1)})
+        else:
+            prefix = f"{f}: " if len(files) > 1 else ""
+            typer.echo(prefix + (res.text or "(no speech)"))
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command(rich_help_panel="Benchmarks")
+def bench(
+    strategies: Annotated[str | None, typer.Option(
+        "--strategies", "-s", help="Comma-separated strategies (default: all four plus the seed-sentence/seed-phrase references).",
+        show_default=False)] = None,
+    runs: Annotated[int, typer.Option("--runs", "-n", help="Measured runs after one warm-up run.")] = 3,
+    traces: Annotated[Path | None, typer.Option("--traces", help="Trace file to replay (default: the bundled recordings).",
+                                                   show_default=False)] = None,
+    json_file: Annotated[Path | None, typer.Option("--json", help="Write one row per strategy to this JSON file.",
+                                                      show_default=False)] = None,
+    plot: Annotated[Path | None, typer.Option("--plot", help="Write a timeline per strategy to this PNG.",
+                                                 show_default=False)] = None,
+    live: Annotated[bool, typer.Option("--live", help="Run the prompts against the live model (end-to-end numbers).")] = False,
+    record: Annotated[Path | None, typer.Option("--record", help="Record fresh traces from the live model into this file.",
+                                                   show_default=False)] = None,
+    prompts: Annotated[Path | None, typer.Option("--prompts", help="Prompt file, one per line (for --live/--record).",
+                                                    show_default=False)] = None,
+    speed: SpeedOpt = 1.0, voice: VoiceOpt = None, llm_model: LlmModelOpt = None,
+) -> None:
+    """Compare chunking strategies on identical token streams: who gets audio out first, without gaps."""
+    from voicecli.bench import bench_main
+
+    names = [x.strip() for x in strategies.split(",") if x.strip()] if strategies else None
+    bench_main(names, runs, traces, json_file, plot, live, record, prompts, speed, voice=voice, llm_model=llm_model)
 
 
 # --- information ------------------------------------------------------------------------------
@@ -299,7 +351,7 @@ def models(json_: JsonOpt = False,
     flags = {"stt": stt_model, "llm": llm_model, "tts": voice}
     resolved = {role: resolve_model(role, flags[role]) for role in ("stt", "llm", "tts")}
     if json_:
-        _emit_json({role: r.as_dict() for role, r in resolved.items()})
+        emit_json({role: r.as_dict() for role, r in resolved.items()})
         return
     table = Table(title="Models", title_justify="left")
     for col in ("role", "path", "from", "size", "exists"):
@@ -322,7 +374,7 @@ def devices(json_: JsonOpt = False) -> None:
 
     devs = list_devices()
     if json_:
-        _emit_json([d.as_dict() for d in devs])
+        emit_json([d.as_dict() for d in devs])
         return
     if not devs:
         Console(stderr=True).print("No audio devices found. File-based use still works: --input FILE.wav, "
@@ -344,7 +396,7 @@ def doctor(json_: JsonOpt = False) -> None:
 
     checks = run_checks()
     if json_:
-        _emit_json([c.as_dict() for c in checks])
+        emit_json([c.as_dict() for c in checks])
     else:
         print_report(checks, Console())
     if any(c.status == "fail" for c in checks):
@@ -360,7 +412,7 @@ def tools_cmd(json_: JsonOpt = False, tools: ToolsOpt = None) -> None:
 
     described = describe_tools(build_registry(modules=tools or []))
     if json_:
-        _emit_json(described)
+        emit_json(described)
         return
     table = Table(title="Tools", title_justify="left")
     table.add_column("name", style="bold")
@@ -400,8 +452,6 @@ def main() -> None:
     except VoicecliError as e:
         if DEBUG["on"]:
             raise
-        from rich.text import Text
-
         Console(stderr=True, highlight=False).print(Text.assemble(("error: ", "bold red"), e.one_line()), soft_wrap=True)
         sys.exit(e.exit_code)
     except KeyboardInterrupt:

@@ -235,8 +235,11 @@ class Engine:
 
     # -- one turn
     def turn(self, user_text: str, *, stop: threading.Event | None = None, speech_end: float | None = None,
-             transcript: str | None = None, stt_ms: float | None = None) -> dict[str, Any]:
-        """Answer ``user_text`` by voice; returns the turn record. Raises ``LLMError`` after recording a failed turn."""
+             transcript: str | None = None, stt_ms: float | None = None, reply: str | None = None) -> dict[str, Any]:
+        """Answer ``user_text`` by voice; returns the turn record. Raises ``LLMError`` after recording a failed turn.
+
+        ``reply`` speaks that text instead of asking the model (the farewell after "goodbye").
+        """
         stop = stop or threading.Event()
         metrics = TurnMetrics(self.config.chunking)
         self.bus.subscribe(metrics)
@@ -264,16 +267,22 @@ class Engine:
                 speaker.say(index, c, spoken)
                 index += 1
 
+        llm = self.llm
+        if reply is not None:
+            from voicecli.llm.replay import ReplayLLM
+
+            llm = ReplayLLM.scripted(reply, speed=0)
+            llm.backend = "text"
         try:
             count, budget = self._budget()
-            rounds = self.config.max_tool_rounds if self.tools is not None else 0
+            rounds = self.config.max_tool_rounds if self.tools is not None and reply is None else 0
             for rnd in range(rounds + 1):
                 schemas = self.tools.schemas() if self.tools is not None and rnd < rounds else None
                 choice = self.config.tool_choice if rnd == 0 and schemas else None
                 round_text: list[str] = []
                 calls: list[ToolCall] = []
                 self.bus.emit("llm_request", round=rnd)
-                gen = self.llm.stream(trim_history(self.history, count, budget), tools=schemas, tool_choice=choice)
+                gen = llm.stream(trim_history(self.history, count, budget), tools=schemas, tool_choice=choice)
                 try:
                     for item in gen:
                         if stop.is_set():
@@ -299,7 +308,7 @@ class Engine:
                 self.history.extend(r.as_message() for r in results)
                 if results and all(r.error for r in results) and rnd == rounds - 1:
                     emit_chunks([CANNOT_CONTINUE.format(error=results[0].error.rstrip("."))])
-            self.bus.emit("llm_done", backend=self.llm.backend)
+            self.bus.emit("llm_done", backend=llm.backend)
             if not text_all and not failure and not stop.is_set() and index == 0:
                 emit_chunks(["Sorry, I have no answer to that."])
             speaker.finish()
@@ -329,7 +338,7 @@ class Engine:
                 self.history.append({"role": "assistant", "content": response})
         if failure is not None:
             self.bus.emit("error", message=failure.one_line())
-        record = metrics.record(spoken=spoken_text, backend=self.llm.backend, user=user_text)
+        record = metrics.record(spoken=spoken_text, backend=llm.backend, user=user_text)
         self.bus.emit("turn_done", record=record)
         self.bus.unsubscribe(metrics)
         if failure is not None:

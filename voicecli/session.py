@@ -6,14 +6,20 @@ loads the models once, and returns the pieces the pipeline needs. Nothing here k
 
 from __future__ import annotations
 
+import json
+import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from voicecli.audio import check_writable
 from voicecli.config import resolve, resolve_model
 from voicecli.errors import VoicecliError
 from voicecli.interfaces import LLM
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 @dataclass
@@ -44,9 +50,20 @@ class Settings:
     tool_choice: str | None = None
     max_tool_rounds: int = 3
     json: bool = False
+    language: str | None = None
+    stt_fast: bool = True
 
     def resolved(self, key: str, flag: Any = None, default: Any = None) -> Any:
         return resolve(key, flag, default).value
+
+
+def check_models(s: Settings, *, llm: bool = True, stt: bool = False) -> None:
+    """Fail in milliseconds, before anything loads, when a model the command needs is missing."""
+    resolve_model("tts", s.voice).require()
+    if llm and not s.resolved("llm", s.llm) and not s.resolved("llm_url", s.llm_url):
+        resolve_model("llm", s.llm_model).require()
+    if stt:
+        resolve_model("stt", s.stt_model).require()
 
 
 def make_llm(s: Settings) -> LLM:
@@ -77,6 +94,13 @@ def make_llm(s: Settings) -> LLM:
     return LlamaCppLLM(path, **opts)
 
 
+def make_stt(s: Settings):
+    from voicecli.stt import WhisperSTT
+
+    return WhisperSTT(resolve_model("stt", s.stt_model).require(), language=s.resolved("language", s.language, "en"),
+                      fast=s.stt_fast)
+
+
 def make_tts(s: Settings):
     from voicecli.tts import PiperTTS
 
@@ -99,3 +123,84 @@ def make_tools(s: Settings):
     from voicecli.tools import ToolContext, build_registry
 
     return build_registry(modules=s.tools), ToolContext()
+
+
+def emit_json(obj: Any) -> None:
+    """One JSON object per line on stdout (the human view is on stderr then)."""
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+class Conversation:
+    """Builds the engine from settings with a spinner, wires the observers, runs turns."""
+
+    def __init__(self, settings, console: Console, *, need_llm: bool = True, need_stt: bool = False):
+        from voicecli.events import EventBus
+        from voicecli.log import ConversationLog
+        from voicecli.pipeline import DEFAULT_STRATEGY, DEFAULT_SYSTEM_PROMPT, Engine, EngineConfig
+        from voicecli.ui import TurnView
+
+        self.settings, self.console = settings, console
+        self.bus = EventBus()
+        chunking = settings.resolved("chunking", settings.chunking.value if settings.chunking else None,
+                                     DEFAULT_STRATEGY)
+        if settings.output is not None:
+            check_writable(settings.output)
+        check_models(settings, llm=need_llm, stt=need_stt)
+        with console.status("Loading models…", spinner="dots"):
+            self.tts = make_tts(settings)
+            self.stt = make_stt(settings) if need_stt else None
+            self.llm = make_llm(settings) if need_llm else None  # `say` speaks given text: no model
+            if settings.record is not None and self.llm is not None:
+                from voicecli.llm.replay import RecordingLLM
+
+                self.llm = RecordingLLM(self.llm, settings.record)
+            registry, context = make_tools(settings) if need_llm else (None, None)
+            self.sink = make_sink(settings, self.tts.sample_rate)
+            config = EngineConfig(
+                chunking=chunking,
+                system_prompt=settings.resolved("system_prompt", settings.system_prompt, DEFAULT_SYSTEM_PROMPT),
+                tool_choice=settings.tool_choice, max_tool_rounds=settings.max_tool_rounds,
+            )
+            if context is not None:
+                context.announce = self.announce
+            self.engine = Engine(self.llm, self.tts, self.sink, self.bus, config, tools=registry, tool_context=context)
+            self.engine.warm_up()
+            if self.stt is not None:
+                self.stt.warm_up()
+        self.view = TurnView(console)
+        self.bus.subscribe(self.view)
+        self.log = None
+        if not (settings.no_log or settings.resolved("no_log", None) in (True, "1", "true")):
+            self.log = ConversationLog(settings.resolved("log", settings.log))
+            self.bus.subscribe(self.log)
+        self._announce_lock = threading.Lock()
+
+    def announce(self, text: str) -> None:
+        """A timer is due: speak it between turns."""
+        with self._announce_lock:
+            self.console.print(f"[cyan]⏰ {text}[/]")
+            self.sink.play(self.tts.synthesize(text))
+
+    def turn(self, text: str, **kw) -> dict[str, Any]:
+        from voicecli.errors import LLMError
+
+        try:
+            record = self.engine.turn(text, **kw)
+        except LLMError as e:
+            rec = getattr(e, "record", None)
+            if rec is not None and self.settings.json:
+                emit_json(rec)
+            raise
+        if self.settings.json:
+            emit_json(record)
+        return record
+
+    def close(self) -> None:
+        self.view.close()
+        ctx = self.engine.tool_context
+        if ctx is not None:
+            ctx.cancel_timers()
+        self.sink.close()
+        if self.log is not None:
+            self.log.close()
