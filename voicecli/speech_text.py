@@ -29,11 +29,11 @@ DEFAULT_CODE_PLACEHOLDER = "(code omitted)"
 _FENCE = re.compile(r"```|~~~")
 
 # Line-level markdown (a chunk never spans lines, but a whole text passed to to_speech may).
-_HEADING = re.compile(r"^#{1,6}\s+")
-_QUOTE = re.compile(r"^(?:>\s*)+")
+# Markup at the start of a line: headings, block quotes, bullets (with task boxes), and emphasis
+# markers before them; stripped repeatedly ("> - **item").
+_LINE_START = re.compile(r"^(?:#{1,6}\s+|>\s*|[-*+•▪◦‣]\s+(?:\[[ xX]\]\s+)?|[*_]+(?=\S)|~~)")
 _RULE = re.compile(r"^(?:([-*_])\s*)(?:\1\s*){2,}$")
 _TABLE_SEPARATOR = re.compile(r"^\|?\s*:?-{2,}:?\s*(?:\|\s*:?-{2,}:?\s*)*\|?$")
-_BULLET = re.compile(r"^[-*+•▪◦‣]\s+(?:\[[ xX]\]\s+)?")
 _NUMBERED = re.compile(r"^(\d{1,3})[.)]\s+")
 
 # Inline markdown.
@@ -42,7 +42,7 @@ _LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
 _REF_LINK = re.compile(r"\[([^\]]+)\]\[[^\]]*\]")
 _LINK_TAIL = re.compile(r"\]\(\S*?\)")  # what is left of a link split across chunks
 _AUTOLINK = re.compile(r"<((?:https?|ftp)://[^>\s]+)>")
-_URL = re.compile(r"\b(?:https?|ftp)://(?:www\.)?([^\s/?#:]+)(?::\d+)?(?:[/?#]\S*?)?(?=[.,;:!?)\]]*(?:\s|$))")
+_URL = re.compile(r"(?<![^\W_])(?:https?|ftp)://(?:www\.)?([^\s/?#:]+)(?::\d+)?(?:[/?#]\S*?)?(?=[.,;:!?)\]]*(?:\s|$))")
 _INLINE_CODE = re.compile(r"`([^`]*)`")
 _HTML_TAG = re.compile(r"</?[a-zA-Z][^>]*>")
 _EMPHASIS = re.compile(r"\*\*|__|~~|\*")
@@ -89,6 +89,8 @@ _SPACE_AFTER_OPEN = re.compile(r"([(])\s+")
 _EMPTY_BRACKETS = re.compile(r"\(\s*\)|\"\s*\"")
 _REPEATED_PUNCT = re.compile(r"([,;:])(?:\s*[,;:])+")
 _SPEAKABLE = re.compile(r"[^\W_]")
+# Left at the start once inner markup is gone ("`- item`"): a dash bullet or stray punctuation.
+_LEADING_JUNK = re.compile(r"^(?:[-–—]\s+|[,;:.)]\s*)+")
 
 # Emoji joiners, variation selectors, keycap, skin tones, tags: invisible parts of emoji.
 _EMOJI_PARTS = frozenset("\u200d\ufe0e\ufe0f\u20e3") | frozenset(chr(c) for c in range(0x1F3FB, 0x1F400))
@@ -112,9 +114,8 @@ def _speak_line(line: str) -> str:
         return ""
     if line.startswith("|") and line.endswith("|") and len(line) > 1:
         line = ", ".join(cell.strip() for cell in line.strip("|").split("|") if cell.strip())
-    line = _QUOTE.sub("", line)
-    line = _HEADING.sub("", line)
-    line = _BULLET.sub("", line)
+    while (stripped := _LINE_START.sub("", line, count=1)) != line:
+        line = stripped.lstrip()
     line = _NUMBERED.sub(r"\1. ", line)
 
     line = _IMAGE.sub(r"\1", line)
@@ -145,12 +146,13 @@ def _speak_line(line: str) -> str:
     line = _drop_symbols(line)
     line = _SILENT.sub(" ", line)
 
-    line = _EMPTY_BRACKETS.sub(" ", line)
+    while (emptied := _EMPTY_BRACKETS.sub(" ", line)) != line:  # "(( ))", what emoji leave behind
+        line = emptied
     line = " ".join(line.split())
     line = _SPACE_BEFORE_PUNCT.sub(r"\1", line)
     line = _SPACE_AFTER_OPEN.sub(r"\1", line)
     line = _REPEATED_PUNCT.sub(r"\1", line)
-    line = line.lstrip(",;:.) ")
+    line = _LEADING_JUNK.sub("", line)
     return line if _SPEAKABLE.search(line) else ""
 
 
