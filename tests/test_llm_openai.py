@@ -103,6 +103,17 @@ def test_request_carries_stream_messages_model_tools_and_key(server):
     assert request.headers["Authorization"] == f"Bearer {KEY}"
 
 
+def test_a_tool_calling_turn_is_sent_with_empty_content_not_null(server):
+    call = ToolCall(name="get_time", arguments="{}", id="call_1")
+    history = [*MESSAGES, {"role": "assistant", "content": None, "tool_calls": [call.as_message()]},
+               {"role": "tool", "tool_call_id": "call_1", "content": "noon"}]
+    list(make_llm(server).stream(history))
+    sent = server.requests[0].json["messages"]
+    assert sent[2] == {"role": "assistant", "content": "", "tool_calls": [call.as_message()]}
+    assert sent[:2] == MESSAGES and sent[3] == history[3]
+    assert history[2]["content"] is None  # the caller's history is not changed
+
+
 def test_without_model_name_tools_or_key_those_fields_are_left_out(server):
     collect(make_llm(server))
     (request,) = server.requests

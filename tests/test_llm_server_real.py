@@ -127,6 +127,13 @@ def test_a_named_tool_comes_back_as_a_tool_call(llama_server_url):
     assert [c.name for c in calls] == ["get_weather"]
     assert "city" in json.loads(calls[0].arguments)
 
+    # The second round, with the call and its result in the history, is accepted and answered.
+    messages += [{"role": "assistant", "content": None, "tool_calls": [c.as_message() for c in calls]},
+                 {"role": "tool", "tool_call_id": calls[0].id, "content": "Sunny, 21 degrees."}]
+    with OpenAIChatLLM(llama_server_url, timeout_s=30, temperature=0.0, max_tokens=32) as llm:
+        answer = "".join(i for i in llm.stream(messages) if isinstance(i, str))
+    assert answer.strip()
+
 
 def test_cli_chat_once_against_the_server(llama_server_url, tmp_path):
     """`voicecli chat --once ... --llm-url ... --json`: a spoken reply and a full turn record."""

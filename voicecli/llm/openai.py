@@ -125,7 +125,7 @@ class OpenAIChatLLM:
 
     def _stream(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None,
                 tool_choice: str | None, overrides: dict[str, Any]) -> Iterator[StreamItem]:
-        body: dict[str, Any] = {"messages": messages, "stream": True}
+        body: dict[str, Any] = {"messages": _wire_messages(messages), "stream": True}
         if self.model_name:
             body["model"] = self.model_name
         if tools:
@@ -421,6 +421,13 @@ class ChunkReader:
 
 
 # --- helpers -------------------------------------------------------------------------------------
+
+
+def _wire_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The messages as every server accepts them: an assistant turn that only called tools gets
+    ``content: ""`` instead of ``null`` (the OpenAI spec allows null; llama_cpp.server answers 500)."""
+    return [{**m, "content": ""} if m.get("role") == "assistant" and m.get("content") is None else m
+            for m in messages]
 
 
 def tool_choice_param(tool_choice: str) -> str | dict[str, Any]:
