@@ -24,8 +24,13 @@ $(STAMP): pyproject.toml
 models: $(STAMP)
 	$(PY) -m voicecli.fetch
 
+# The main job on the embedded models: a spoken question in, a spoken answer out (reply.wav),
+# played as well when the machine has a speaker.
+DEMO_INPUT := tests/data/speech/question.wav
 demo: install models
-	$(VENV)/bin/voicecli demo
+	@play=""; $(PY) -c "import sys; from voicecli.audio import list_devices; sys.exit(not any(d.outputs for d in list_devices()))" 2>/dev/null && play="--play"; \
+	$(VENV)/bin/voicecli talk --input $(DEMO_INPUT) --output reply.wav $$play --no-log
+	@echo "The assistant's spoken reply is in reply.wav"
 
 test: install models
 	scripts/apt-ensure $(APT_RUNTIME) $(APT_TEST)

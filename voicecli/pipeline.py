@@ -33,10 +33,9 @@ from voicecli.metrics import TurnMetrics
 from voicecli.playback import PlaybackClock
 from voicecli.speech_text import SpeechText
 
-DEFAULT_SYSTEM_PROMPT = (
-    "You are a helpful voice assistant. Your replies are spoken aloud, so answer in one to three "
-    "short, plain sentences. No lists, no markdown, no emoji."
-)
+# Measured on the embedded SmolLM2-135M: longer prompts ("your replies are spoken aloud, no lists, no
+# markdown...") made it answer in French or apologise; this one keeps it short and on topic.
+DEFAULT_SYSTEM_PROMPT = "You are a friendly voice assistant. Keep answers short: one or two plain sentences."
 DEFAULT_STRATEGY = "adaptive"
 INTERRUPTED_MARK = " [interrupted by the user]"
 CANNOT_CONTINUE = "Sorry, I couldn't do that: {error}."

@@ -100,6 +100,8 @@ class FileSource:
 class MicSource:
     """Utterances from the microphone, with barge-in detection while the assistant speaks."""
 
+    BARGE_IN_MS = 120.0  # this much continuous speech while the assistant talks stops it
+
     def __init__(self, mic, endpointer: Endpointer, *, barge_in: bool = False):
         self.mic, self.endpointer, self.barge_in = mic, endpointer, barge_in
         self.utterances: queue.Queue[Utterance] = queue.Queue()
@@ -117,6 +119,7 @@ class MicSource:
 
     def _run(self) -> None:
         was_speaking = False
+        voiced_ms = 0.0  # continuous speech heard while the assistant speaks
         while not self.closed.is_set():
             block = self.mic.read(timeout=0.1)
             if block is None or not len(block):
@@ -128,12 +131,16 @@ class MicSource:
             if was_speaking and not speaking:
                 self.endpointer.reset()  # start clean after the reply
                 was_speaking = False
-            for ev in self.endpointer.feed(block):
+            events = self.endpointer.feed(block)
+            # Barge-in reacts to the speech probability directly: waiting for the endpointer's
+            # speech_start (min_speech_ms, 250 ms) would let the reply run on for too long.
+            voiced_ms = voiced_ms + len(block) / 16.0 if self.endpointer.probability >= self.endpointer.threshold else 0.0
+            if speaking and voiced_ms >= self.BARGE_IN_MS and self.turn_stop is not None and not self.turn_stop.is_set():
+                self.barge_ins += 1
+                self.turn_stop.set()  # stop generation, synthesis and playback now
+            for ev in events:
                 if ev.kind == "speech_start":
                     self.state = "hearing you"
-                    if speaking and self.turn_stop is not None and not self.turn_stop.is_set():
-                        self.barge_ins += 1
-                        self.turn_stop.set()  # barge-in: stop the reply now
                 elif ev.kind == "speech_end" and ev.audio is not None:
                     self.state = "thinking"
                     self.utterances.put(Utterance(ev.audio, time.perf_counter(), "microphone"))
