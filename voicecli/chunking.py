@@ -102,6 +102,10 @@ class Gap(IntEnum):
     LINE = 4
 
 
+# Plain names for the hot paths (an enum attribute lookup per word is measurable).
+_NONE, _WORD, _CLAUSE, _SENTENCE, _LINE = Gap
+
+
 # --- Boundary rules -----------------------------------------------------------------------------
 
 # Never end a sentence: they come before a name or continue the sentence.
@@ -125,6 +129,7 @@ _OPENERS = "\"'“‘([{«「『（【*_`~"
 _BRACKET_OPEN = "([{“«「『（【"
 _BRACKET_CLOSE = ")]}”»」』）】"
 
+_FULL_WIDTH = _FW_SENTENCE + _FW_CLAUSE
 _WORD_STOP = re.compile(r"[\s。！？，、；：]")
 _NON_SPACE = re.compile(r"\S")
 _ALNUM = re.compile(r"[^\W_]")
@@ -138,7 +143,7 @@ _MAYBE_NUMBER = "num?"  # "No." and the like: not an end before a digit, else as
 
 def _weak(word: str) -> Gap:
     """The gap after a word that ends no clause: a word boundary, unless the word is a lone symbol."""
-    return Gap.WORD if _ALNUM.search(word) else Gap.NONE
+    return _WORD if _ALNUM.search(word) else _NONE
 
 
 def _word_gap(word: str, line_start: bool, nested: bool) -> tuple[Gap, str | None]:
@@ -148,15 +153,15 @@ def _word_gap(word: str, line_start: bool, nested: bool) -> tuple[Gap, str | Non
     character decides between ``fallback`` and a sentence end (see :func:`_resolve`).
     """
     if line_start and _LINE_MARKER.fullmatch(word):
-        return Gap.NONE, None
+        return _NONE, None
     core = word.rstrip(_CLOSERS)
     if not core:
-        return Gap.NONE, None
+        return _NONE, None
     last = core[-1]
     if last in _FW_SENTENCE:
-        return (Gap.WORD if nested else Gap.SENTENCE), None
+        return (_WORD if nested else _SENTENCE), None
     if last in ",;:" or last in _FW_CLAUSE:
-        return (Gap.WORD if nested else Gap.CLAUSE), None
+        return (_WORD if nested else _CLAUSE), None
     if last not in _TERMINATORS:
         return _weak(word), None
     if nested:
@@ -166,19 +171,19 @@ def _word_gap(word: str, line_start: bool, nested: bool) -> tuple[Gap, str | Non
         stem = stem.lstrip(_OPENERS)
         key = stem.lower()
         if key in _NEVER_END or (len(stem) == 1 and stem.isupper() and stem != "I"):
-            return Gap.WORD, None
+            return _WORD, None
         if key in _BEFORE_NUMBER:
-            return Gap.WORD, _MAYBE_NUMBER
+            return _WORD, _MAYBE_NUMBER
     return _weak(word), _MAYBE_END
 
 
 def _resolve(fallback: Gap, rule: str, nxt: str) -> Gap:
     """Decide a possible sentence end from the next non-space character ("" at the end of the stream)."""
     if not nxt:
-        return Gap.SENTENCE
+        return _SENTENCE
     if rule == _MAYBE_NUMBER and nxt.isdigit():
         return fallback
-    return fallback if nxt.islower() else Gap.SENTENCE
+    return fallback if nxt.islower() else _SENTENCE
 
 
 def boundary_kind(chunk: str) -> str:
@@ -214,13 +219,13 @@ class Policy(Protocol):
 @dataclass(frozen=True)
 class WordPolicy:
     def cut(self, kind: Gap, chars: int, words: int, index: int) -> bool:
-        return kind >= Gap.WORD
+        return kind >= _WORD
 
 
 @dataclass(frozen=True)
 class SentencePolicy:
     def cut(self, kind: Gap, chars: int, words: int, index: int) -> bool:
-        return kind >= Gap.SENTENCE
+        return kind >= _SENTENCE
 
 
 @dataclass(frozen=True)
@@ -228,7 +233,7 @@ class PhrasePolicy:
     min_chars: int = 20
 
     def cut(self, kind: Gap, chars: int, words: int, index: int) -> bool:
-        return kind >= Gap.CLAUSE and chars >= self.min_chars
+        return kind >= _CLAUSE and chars >= self.min_chars
 
 
 @dataclass(frozen=True)
@@ -253,12 +258,12 @@ class AdaptivePolicy:
 
     def cut(self, kind: Gap, chars: int, words: int, index: int) -> bool:
         if index == 0:
-            return (kind >= Gap.CLAUSE and chars >= self.first_min_chars) or (
-                kind >= Gap.WORD and words >= self.first_max_words
+            return (kind >= _CLAUSE and chars >= self.first_min_chars) or (
+                kind >= _WORD and words >= self.first_max_words
             )
         if index <= self.clause_chunks:
-            return kind >= Gap.SENTENCE or (kind >= Gap.CLAUSE and chars >= self.clause_min_chars)
-        return kind >= Gap.SENTENCE
+            return kind >= _SENTENCE or (kind >= _CLAUSE and chars >= self.clause_min_chars)
+        return kind >= _SENTENCE
 
 
 # --- The engine -----------------------------------------------------------------------------------
@@ -305,7 +310,6 @@ class StreamChunker:
         self._wstart_n = 0  # its normalised position
         self._n = 0  # normalised length of the stream up to the end of the last word
         self._words = 0
-        self._tight = False  # the current word follows a full-width boundary with no space
         self._line_start = True
         self._depth = 0  # open brackets and curly quotes
         self._quote = False  # inside straight double quotes
@@ -335,7 +339,7 @@ class StreamChunker:
         """End of the stream: return the remaining chunks and get ready for a new stream."""
         end = self._base + len(self._buf)
         if self._in_word:
-            self._end_word(end)
+            self._end_word(end, tight=False)
         if self._pending is not None:
             self._decide_pending("")
         self._cut_at(end, self._n, self._words, tight=False)
@@ -356,8 +360,8 @@ class StreamChunker:
                     pos = end
                     break
                 i = m.start() + base
-                if m.group().isspace():
-                    self._end_word(i)
+                if buf[i - base] not in _FULL_WIDTH:
+                    self._end_word(i, tight=False)
                     pos = i
                     continue
                 # Full-width punctuation: a boundary right after it and its closers, unless a
@@ -373,7 +377,7 @@ class StreamChunker:
                     # closing quote or bracket (「こんにちは。」と言った): the sentence goes on.
                     pos = j
                     continue
-                self._end_word(j)
+                self._end_word(j, tight=True)
                 self._start_word(j, tight=True)
                 pos = j
             else:
@@ -393,11 +397,11 @@ class StreamChunker:
     def _start_word(self, at: int, tight: bool) -> None:
         self._in_word = True
         self._wstart = at
-        self._tight = tight
         self._wstart_n = self._n if (tight or self._words == 0) else self._n + 1
         self._last = None
 
-    def _end_word(self, at: int) -> None:
+    def _end_word(self, at: int, tight: bool) -> None:
+        """The word from ``_wstart`` to ``at`` is complete; ``tight``: text follows with no space."""
         word = self._buf[self._wstart - self._base : at - self._base]
         self._in_word = False
         if _NESTING.search(word):
@@ -408,9 +412,8 @@ class StreamChunker:
             self._force_cut()
         kind, rule = _word_gap(word, self._line_start, self._depth > 0 or self._quote)
         self._line_start = False
-        tight = at < self._base + len(self._buf) and not self._buf[at - self._base].isspace()
-        if tight and kind == Gap.WORD:
-            kind = Gap.NONE  # never a word cut inside unspaced text
+        if tight and kind == _WORD:
+            kind = _NONE  # never a word cut inside unspaced text
         boundary = _Boundary(kind, at, self._n, self._words, tight)
         self._last = boundary
         if rule is None:
@@ -448,7 +451,7 @@ class StreamChunker:
                 self._cands.pop()
         else:
             return
-        boundary.kind = Gap.LINE
+        boundary.kind = _LINE
         self._cut(boundary)
 
     def _decide_pending(self, nxt: str) -> None:
@@ -461,12 +464,12 @@ class StreamChunker:
     # Cutting.
 
     def _wants(self, b: _Boundary) -> bool:
-        return b.kind == Gap.LINE or self.policy.cut(b.kind, b.n - self._chunk_n, b.words - self._chunk_words, self._index)
+        return b.kind == _LINE or self.policy.cut(b.kind, b.n - self._chunk_n, b.words - self._chunk_words, self._index)
 
     def _decide(self, b: _Boundary) -> None:
         if self._wants(b):
             self._cut(b)
-        elif b.kind >= Gap.WORD or not b.tight:
+        elif b.kind >= _WORD or not b.tight:
             self._cands.append(b)  # a NONE boundary is a last resort for max_chars
 
     def _cut(self, b: _Boundary) -> None:
@@ -496,8 +499,8 @@ class StreamChunker:
             fitting = [b for b in self._cands if b.n <= limit]
             if not fitting:
                 fitting = self._cands[:1]
-            best = next((b for b in reversed(fitting) if b.kind >= Gap.CLAUSE), None)
-            best = best or next((b for b in reversed(fitting) if b.kind >= Gap.WORD), fitting[-1])
+            best = next((b for b in reversed(fitting) if b.kind >= _CLAUSE), None)
+            best = best or next((b for b in reversed(fitting) if b.kind >= _WORD), fitting[-1])
             rest = self._cands[self._cands.index(best) + 1 :]
             self._cut(best)
             for b in rest:
