@@ -5,8 +5,8 @@ Two layers, because each misses something: ``unshare -n`` stops native code too 
 onnxruntime, llama.cpp) but a library that swallows its network error would still "pass"; the audit
 hook sees attempts that fail quietly, but only those made from Python.
 
-``offline_command()`` is the command under test; switch it to a full spoken turn
-(``voicecli talk --input ... --output ... --json``) once ``talk`` exists.
+``offline_command()`` is the command under test: a full spoken turn, ``voicecli talk --input WAV
+--output WAV --json``, so speech recognition, the local LLM and speech synthesis all run.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import wave
 from pathlib import Path
 
 import pytest
@@ -42,35 +43,13 @@ AUDIT_HOOK = textwrap.dedent('''
         sys.addaudithook(_net_audit)
 ''')
 
-# One tiny inference with each embedded model, straight through the libraries: Piper speaks a
-# phrase, faster-whisper transcribes it back, llama.cpp answers a prompt.
-LOAD_THREE_MODELS = textwrap.dedent('''
-    import json, sys
-    from voicecli.offline import enforce_offline_env
-    enforce_offline_env()
-    import numpy as np, soxr
-    from faster_whisper import WhisperModel
-    from llama_cpp import Llama
-    from piper import PiperVoice
-
-    stt_dir, gguf, voice_path = sys.argv[1:4]
-    voice = PiperVoice.load(voice_path)
-    speech = np.concatenate([c.audio_float_array for c in voice.synthesize("Hello world.")])
-    speech16k = soxr.resample(speech, voice.config.sample_rate, 16000).astype(np.float32)
-    stt = WhisperModel(stt_dir, device="cpu", compute_type="int8", local_files_only=True)
-    segments, _ = stt.transcribe(speech16k, language="en", beam_size=1)
-    transcript = " ".join(s.text for s in segments)
-    llm = Llama(model_path=gguf, n_ctx=256, verbose=False)
-    out = llm.create_chat_completion([{"role": "user", "content": "Say hi."}], max_tokens=8, temperature=0)
-    print(json.dumps({"tts_s": len(speech) / voice.config.sample_rate, "transcript": transcript,
-                      "reply": out["choices"][0]["message"]["content"]}))
-''')
+SPOKEN_QUESTION = PROJECT_ROOT / "tests" / "data" / "speech" / "question.wav"  # "What is the capital of France?"
 
 
-def offline_command() -> list[str]:
-    """The command that must work with no network. Lead: make it a full `voicecli talk` turn."""
-    models = [resolve_model(role).path for role in ("stt", "llm", "tts")]
-    return [sys.executable, "-c", LOAD_THREE_MODELS, *map(str, models)]
+def offline_command(out_dir: Path) -> list[str]:
+    """The command that must work with no network: one full spoken turn, speech in, speech out."""
+    return [sys.executable, "-m", "voicecli", "talk", "--input", str(SPOKEN_QUESTION),
+            "--output", str(out_dir / "reply.wav"), "--json", "--no-log"]
 
 
 def unshare_prefix() -> list[str] | None:
@@ -146,14 +125,16 @@ def test_the_switches_stop_the_hub_look_up_before_any_connection(tmp_path):
 
 
 @pytest.mark.models
-def test_the_local_path_works_with_no_network(tmp_path):
+def test_a_full_spoken_turn_works_with_no_network(tmp_path):
     missing = [role for role in ("stt", "llm", "tts") if not resolve_model(role).exists]
     if missing:
         pytest.skip(f"embedded models missing ({', '.join(missing)}): run `make models`")
-    done, attempts = run_without_network(offline_command(), tmp_path, env=_clean_env())
+    env = {**_clean_env(), "VOICECLI_CONFIG": str(tmp_path / "none.toml")}
+    done, attempts = run_without_network(offline_command(tmp_path), tmp_path, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     assert attempts == [], f"network attempts: {attempts}"
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert result["tts_s"] > 0.3
-    assert "hello" in result["transcript"].lower()
-    assert result["reply"].strip()
+    record = json.loads(done.stdout.strip().splitlines()[-1])
+    assert record["backend"] == "llama.cpp" and record["error"] is None
+    assert "capital" in record["transcript"].lower() and record["response"].strip()
+    with wave.open(str(tmp_path / "reply.wav")) as w:
+        assert w.getnframes() / w.getframerate() > 0.3  # the reply was spoken

@@ -78,10 +78,11 @@ class OpenAIChatLLM:
         self.base_url = normalize_base_url(base_url)
         self.model_name = model_name or None
         self._api_key = api_key if api_key is not None else _api_key_from_env()
-        for name, value in (("timeout", timeout_s), ("connect timeout", connect_timeout_s)):
+        for name, value, example in (("timeout", timeout_s, "--llm-timeout 30"),
+                                     ("connect timeout", connect_timeout_s, "VOICECLI_LLM_CONNECT_TIMEOUT=10")):
             if not value > 0:
                 raise VoicecliError(f"the LLM server {name} must be a positive number of seconds, got {value}",
-                                    "e.g. --llm-timeout 30")
+                                    f"e.g. {example}")
         self.timeout_s = float(timeout_s)
         self.connect_timeout_s = float(connect_timeout_s)
         # Sampling options the local backend also takes; sent only when set, else the server decides.
