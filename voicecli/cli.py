@@ -101,6 +101,9 @@ RecordOpt = Annotated[Path | None, typer.Option(
 ToolsOpt = Annotated[list[Path] | None, typer.Option(
     "--tools", help="A Python module with your own tools (repeatable).", rich_help_panel=P_TOOLS, show_default=False)]
 NoToolsOpt = Annotated[bool, typer.Option("--no-tools", help="Disable tools.", rich_help_panel=P_TOOLS)]
+FeedbackOpt = Annotated[float | None, typer.Option(
+    "--feedback-after-ms", help="Say a short \"one moment\" when tools take longer than this (0: always).",
+    rich_help_panel=P_TOOLS, show_default=False)]
 ToolChoiceOpt = Annotated[str | None, typer.Option(
     "--tool-choice", help="Force this tool in the first round (small models choose badly on their own).",
     rich_help_panel=P_TOOLS, show_default=False)]
@@ -130,13 +133,15 @@ def chat(
     output: OutputOpt = None, play: PlayOpt = False, no_audio: NoAudioOpt = False, json_: JsonOpt = False,
     output_device: OutDevOpt = None, log: LogOpt = None, no_log: NoLogOpt = False, record: RecordOpt = None,
     tools: ToolsOpt = None, no_tools: NoToolsOpt = False, tool_choice: ToolChoiceOpt = None,
+    feedback_after_ms: FeedbackOpt = None,
 ) -> None:
     """Type to the assistant; the reply is streamed, shown and spoken. [dim]/reset, /quit, /help[/]"""
     settings = _settings(chunking=chunking, llm_model=llm_model, voice=voice, llm_url=llm_url,
                          llm_model_name=llm_model_name, llm_timeout=llm_timeout, llm=llm, speed=speed,
                          system_prompt=system, temperature=temperature, max_tokens=max_tokens, output=output,
                          play=play, no_audio=no_audio, json=json_, output_device=output_device, log=log,
-                         no_log=no_log, record=record, tools=tools or [], no_tools=no_tools, tool_choice=tool_choice)
+                         no_log=no_log, record=record, tools=tools or [], no_tools=no_tools, tool_choice=tool_choice,
+                         feedback_after_ms=feedback_after_ms)
     if once is not None and not once.strip():
         raise VoicecliError("--once was given an empty message", 'say something, e.g. --once "What time is it?"')
     console = _console(json_)
@@ -237,6 +242,7 @@ def talk(
     output: OutputOpt = None, play: PlayOpt = False, no_audio: NoAudioOpt = False, json_: JsonOpt = False,
     output_device: OutDevOpt = None, log: LogOpt = None, no_log: NoLogOpt = False, record: RecordOpt = None,
     tools: ToolsOpt = None, no_tools: NoToolsOpt = False, tool_choice: ToolChoiceOpt = None,
+    feedback_after_ms: FeedbackOpt = None,
 ) -> None:
     """Talk to the assistant: it listens, answers by voice, and listens again. [dim]Say "goodbye" or press Ctrl-C to stop.[/]"""
     from voicecli.talk import FileSource, MicSource, run_talk
@@ -247,6 +253,7 @@ def talk(
                          system_prompt=system, temperature=temperature, max_tokens=max_tokens, output=output,
                          play=play, no_audio=no_audio, json=json_, output_device=output_device, log=log,
                          no_log=no_log, record=record, tools=tools or [], no_tools=no_tools, tool_choice=tool_choice,
+                         feedback_after_ms=feedback_after_ms,
                          language=language, stt_fast=stt_fast, input_device=input_device)
     console = _console(json_)
     endpointer = Endpointer(vad_threshold, min_speech_ms, end_silence_ms, pre_roll_ms)

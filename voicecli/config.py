@@ -60,7 +60,7 @@ def _read_config(path: Path) -> dict[str, Any]:
     except (OSError, tomllib.TOMLDecodeError) as e:
         raise VoicecliError(
             f"cannot read the config file {path}: {e}",
-            f"fix the TOML syntax or point VOICECLI_CONFIG at another file",
+            "fix the TOML syntax or point VOICECLI_CONFIG at another file",
         ) from None
 
 

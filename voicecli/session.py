@@ -49,6 +49,7 @@ class Settings:
     no_tools: bool = False
     tool_choice: str | None = None
     max_tool_rounds: int = 3
+    feedback_after_ms: float | None = None
     json: bool = False
     language: str | None = None
     stt_fast: bool = True
@@ -162,6 +163,9 @@ class Conversation:
                 system_prompt=settings.resolved("system_prompt", settings.system_prompt, DEFAULT_SYSTEM_PROMPT),
                 tool_choice=settings.tool_choice, max_tool_rounds=settings.max_tool_rounds,
             )
+            feedback = settings.resolved("feedback_after_ms", settings.feedback_after_ms)
+            if feedback is not None:
+                config.feedback_after_ms = float(feedback)
             if context is not None:
                 context.announce = self.announce
             self.engine = Engine(self.llm, self.tts, self.sink, self.bus, config, tools=registry, tool_context=context)

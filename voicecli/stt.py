@@ -150,7 +150,7 @@ class WhisperSTT:
             elif use_fast and duration <= FAST_MAX_S:
                 text, path = self._fast(samples), "fast"
             else:
-                text, path = self.library_transcribe(samples), "library"
+                text, path = self.library_transcribe(samples, vad_filter=use_fast), "library"
         return SttResult(text, duration, (time.perf_counter() - t0) * 1000.0, path)
 
     def warm_up(self) -> float:
@@ -163,9 +163,14 @@ class WhisperSTT:
 
     # --- the two paths --------------------------------------------------------------------------
 
-    def library_transcribe(self, samples: np.ndarray) -> str:
-        """faster-whisper's own ``transcribe()`` with its defaults (16 kHz mono float32 input)."""
-        segments, _ = self.model.transcribe(samples, language=self.language, beam_size=self.beam_size)
+    def library_transcribe(self, samples: np.ndarray, *, vad_filter: bool = False) -> str:
+        """faster-whisper's own ``transcribe()`` with its defaults (16 kHz mono float32 input).
+
+        ``vad_filter`` (used for long recordings on the fast setting) skips the silent stretches, where
+        Whisper would otherwise write words into silence and spend a 30 s window on each.
+        """
+        segments, _ = self.model.transcribe(samples, language=self.language, beam_size=self.beam_size,
+                                            vad_filter=vad_filter)
         return " ".join(s.text.strip() for s in segments).strip()
 
     def _fast(self, samples: np.ndarray) -> str:

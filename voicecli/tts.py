@@ -45,11 +45,11 @@ class PiperTTS:
                 f"Piper voice config not found: {config_path}",
                 "put the voice's .onnx.json next to the .onnx file",
             )
+        import json
+
         import onnxruntime
         from piper import PiperVoice
         from piper.config import PiperConfig, SynthesisConfig
-
-        import json
 
         try:
             config = PiperConfig.from_dict(json.loads(config_path.read_text(encoding="utf-8")))
