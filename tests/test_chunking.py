@@ -24,6 +24,7 @@ from voicecli.chunking import (
     make_chunker,
 )
 from voicecli.errors import VoicecliError
+from voicecli.interfaces import Chunker
 
 CORPUS = [json.loads(line) for line in (Path(__file__).parent / "data" / "chunking_corpus.jsonl").read_text().splitlines() if line.strip()]
 REAL = [c for c in ALL_STRATEGIES if not c.startswith("seed")]
@@ -354,7 +355,9 @@ def test_strategy_lists():
     assert STRATEGIES == ("word", "sentence", "phrase", "adaptive")
     assert set(STRATEGIES) < set(ALL_STRATEGIES) and {"seed-sentence", "seed-phrase"} <= set(ALL_STRATEGIES)
     for name in ALL_STRATEGIES:
-        assert make_chunker(name).name == name
+        chunker = make_chunker(name)
+        assert chunker.name == name
+        assert isinstance(chunker, Chunker)  # the stage protocol the pipeline expects
 
 
 def test_unknown_strategy_names_the_valid_choices():

@@ -72,9 +72,12 @@ import re
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from voicecli.errors import VoicecliError
+
+if TYPE_CHECKING:  # the protocol lives with the other stage interfaces (which import numpy)
+    from voicecli.interfaces import Chunker
 
 STRATEGIES: tuple[str, ...] = ("word", "sentence", "phrase", "adaptive")
 """The strategies a user chooses from (``--chunking``), from smallest to most natural chunks."""
@@ -643,25 +646,22 @@ def make_chunker(name: str, **options: Any) -> StreamChunker | SeedChunker:
     return StreamChunker(key, policy, max_chars)
 
 
-class _AnyChunker(Protocol):
-    def feed(self, text: str) -> list[str]: ...
-
-    def flush(self) -> list[str]: ...
-
-
-def _chunker(chunker: _AnyChunker | str) -> _AnyChunker:
+def _chunker(chunker: Chunker | str) -> Chunker:
     return make_chunker(chunker) if isinstance(chunker, str) else chunker
 
 
-def chunk_stream(deltas: Iterable[str], chunker: _AnyChunker | str) -> Iterator[str]:
-    """Chunks of a stream of text deltas, each yielded as soon as it is complete."""
+def chunk_stream(deltas: Iterable[str], chunker: Chunker | str) -> Iterator[str]:
+    """Chunks of a stream of text deltas, each yielded as soon as it is complete.
+
+    ``chunker`` is a chunker (its stream ends with this one: it is flushed) or a strategy name.
+    """
     chunker = _chunker(chunker)
     for delta in deltas:
         yield from chunker.feed(delta)
     yield from chunker.flush()
 
 
-async def achunk_stream(deltas: AsyncIterable[str], chunker: _AnyChunker | str) -> AsyncIterator[str]:
+async def achunk_stream(deltas: AsyncIterable[str], chunker: Chunker | str) -> AsyncIterator[str]:
     """The asynchronous twin of :func:`chunk_stream`, over the same chunker core."""
     chunker = _chunker(chunker)
     async for delta in deltas:
