@@ -129,7 +129,7 @@ def test_phrase_never_cuts_inside_numbers_with_commas_or_colons():
 def test_adaptive_first_chunk_is_the_first_clause_or_a_few_words():
     assert chunks("adaptive", "Sure, here is the answer you need. It is long.")[0] == "Sure,"
     first = chunks("adaptive", "The capital city of the country is Paris, which is nice.")[0]
-    assert first == "The capital city of the"
+    assert first == "The capital city of the country"  # five words, moved past "of the"
     assert chunks("adaptive", "The capital city of the country is Paris.", first_max_words=2)[0] == "The capital"
 
 
@@ -409,3 +409,15 @@ def test_achunk_stream_matches_chunk_stream():
         return [c async for c in achunk_stream(deltas(), "adaptive")]
 
     assert asyncio.run(collect()) == list(chunk_stream([text], "adaptive")) == chunks("adaptive", text)
+
+
+@pytest.mark.parametrize("text", [
+    "The capital of France is Paris.",
+    "What I would like to do with all of this is simple.",
+    "It was the best of times and the worst of times for them.",
+])
+def test_adaptive_word_cuts_never_end_on_a_function_word(text):
+    from voicecli.chunking import WEAK_END_WORDS
+
+    for chunk in chunks("adaptive", text)[:-1]:
+        assert chunk.split()[-1].lower().strip(",") not in WEAK_END_WORDS, chunk

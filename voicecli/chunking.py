@@ -225,6 +225,18 @@ class WordPolicy:
         return kind >= _WORD
 
 
+# Articles, prepositions, conjunctions, auxiliaries, pronouns and determiners: a spoken phrase does not
+# end on them, so a cut forced at a word boundary moves past them.
+WEAK_END_WORDS = frozenset("""
+a an the this that these those my your his her its our their some any no every each
+of to in on at by for with from into onto about as than like over under after before between through
+and or but nor so yet if because while when where who whom whose which what how why
+is are was were be been being am do does did have has had will would shall should can could may might must
+i you he she it we they me him us them not very just also more most
+""".split())
+_WEAK_STRIP = "\"'“”‘’()[]{}"
+
+
 @dataclass(frozen=True)
 class SentencePolicy:
     def cut(self, kind: Gap, chars: int, words: int, index: int) -> bool:
@@ -252,12 +264,18 @@ class AdaptivePolicy:
     * the next ``clause_chunks`` chunks: end at a sentence end, or at a clause boundary once they
       have ``clause_min_chars`` characters (a shorter clause, "for example,", sounds choppy);
     * then whole sentences.
+
+    A chunk cut at a plain word boundary never ends on a function word ("The capital of France is" |
+    "Paris." sounds like "Francis" because Piper ends each chunk with a falling tone): the cut moves
+    to the next word that can carry the end of a phrase.
     """
 
     first_min_chars: int = 3
     first_max_words: int = 5
     clause_chunks: int = 1
     clause_min_chars: int = 20
+
+    avoid_weak_end: bool = True
 
     def cut(self, kind: Gap, chars: int, words: int, index: int) -> bool:
         if index == 0:
@@ -467,7 +485,16 @@ class StreamChunker:
     # Cutting.
 
     def _wants(self, b: _Boundary) -> bool:
-        return b.kind == _LINE or self.policy.cut(b.kind, b.n - self._chunk_n, b.words - self._chunk_words, self._index)
+        if b.kind == _LINE:
+            return True
+        if not self.policy.cut(b.kind, b.n - self._chunk_n, b.words - self._chunk_words, self._index):
+            return False
+        return not (b.kind == _WORD and getattr(self.policy, "avoid_weak_end", False) and self._ends_weak(b))
+
+    def _ends_weak(self, b: _Boundary) -> bool:
+        """Does the chunk up to ``b`` end on a word that cannot end a phrase ("of", "is", "the")?"""
+        tail = self._buf[max(self._chunk_start, b.end - 24) - self._base : b.end - self._base].split()
+        return bool(tail) and tail[-1].lower().strip(_WEAK_STRIP) in WEAK_END_WORDS
 
     def _decide(self, b: _Boundary) -> None:
         if self._wants(b):

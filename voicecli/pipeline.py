@@ -158,11 +158,14 @@ class Engine:
         self.reset()
         self._feedback_audio: dict[str, np.ndarray] = {}
         self._picker = None
+        self._feedback_thread: threading.Thread | None = None
         if self.tools is not None:
             from voicecli.tools import FeedbackPicker
 
             self._picker = FeedbackPicker(self._phrases())
-            threading.Thread(target=self._prepare_feedback, name="voicecli-feedback", daemon=True).start()
+            self._feedback_thread = threading.Thread(target=self._prepare_feedback, name="voicecli-feedback",
+                                                     daemon=True)
+            self._feedback_thread.start()
 
     def warm_up(self) -> None:
         """Load what can be loaded before the user waits: the voice's first synthesis, the prompt prefix."""
@@ -172,6 +175,11 @@ class Engine:
         warm = getattr(self.llm, "warm_up", None)
         if warm is not None:
             warm(self.history, tools=self.tools.schemas() if self.tools is not None and not self.config.tool_choice else None)
+
+    def close(self) -> None:
+        """Let background synthesis finish: a process that exits while onnxruntime runs in a thread aborts."""
+        if self._feedback_thread is not None:
+            self._feedback_thread.join(timeout=5.0)
 
     # -- conversation state
     def reset(self) -> None:

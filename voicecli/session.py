@@ -77,16 +77,11 @@ def make_llm(s: Settings) -> LLM:
         from voicecli.llm.replay import ReplayLLM
 
         return ReplayLLM.from_file(arg, speed=s.speed)
-    url = s.resolved("llm_url", s.llm_url)
-    if url:
-        from voicecli.llm.openai import OpenAIChatLLM
+    if s.resolved("llm_url", s.llm_url):
+        from voicecli.llm.openai import from_settings
 
-        opts: dict[str, Any] = {}
-        timeout = s.resolved("llm_timeout", s.llm_timeout)
-        if timeout is not None:
-            opts["timeout_s"] = float(timeout)
-        return OpenAIChatLLM(url, s.resolved("llm_model_name", s.llm_model_name), temperature=s.temperature,
-                             max_tokens=s.max_tokens, **opts)
+        return from_settings(s.llm_url, s.llm_model_name, s.llm_timeout, temperature=s.temperature,
+                             max_tokens=s.max_tokens)
     from voicecli.llm.local import LlamaCppLLM
 
     path = resolve_model("llm", s.llm_model).require()
@@ -169,9 +164,14 @@ class Conversation:
             if context is not None:
                 context.announce = self.announce
             self.engine = Engine(self.llm, self.tts, self.sink, self.bus, config, tools=registry, tool_context=context)
-            self.engine.warm_up()
-            if self.stt is not None:
-                self.stt.warm_up()
+            try:
+                self.engine.warm_up()
+                if self.stt is not None:
+                    self.stt.warm_up()
+            except BaseException:  # e.g. the server is down: one line, after background work ends
+                self.engine.close()
+                self.sink.close()
+                raise
         self.view = TurnView(console)
         self.bus.subscribe(self.view)
         self.log = None
@@ -201,6 +201,7 @@ class Conversation:
         return record
 
     def close(self) -> None:
+        self.engine.close()
         self.view.close()
         ctx = self.engine.tool_context
         if ctx is not None:

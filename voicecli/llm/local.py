@@ -1,6 +1,7 @@
 """The local model: llama.cpp through llama-cpp-python, streaming chat completions.
 
-- The model's own chat template (from the GGUF) formats the prompt.
+- The model's own chat template (from the GGUF) formats the prompt. Greedy decoding by default
+  (temperature 0): the 135M model sampled at 0.2-0.6 drifted into French or nonsense on simple questions.
 - Loaded once and kept warm; llama-cpp-python reuses the KV cache for the longest prompt prefix it
   shares with the previous call, so a growing conversation only evaluates the new turn.
   ``warm_up()`` evaluates the system prompt at start-up so the first turn starts from a warm prefix.
@@ -51,7 +52,7 @@ class LlamaCppLLM:
         *,
         n_ctx: int = 2048,
         n_threads: int | None = None,
-        temperature: float = 0.2,
+        temperature: float = 0.0,
         top_p: float = 0.9,
         max_tokens: int = 200,
         repeat_penalty: float = 1.1,
