@@ -14,12 +14,12 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.text import Text
 
 from voicecli import __version__
 from voicecli.config import resolve
 from voicecli.errors import VoicecliError
 from voicecli.session import Conversation, emit_json
+from voicecli.ui import print_error
 
 app = typer.Typer(
     name="voicecli",
@@ -183,7 +183,7 @@ def _chat_loop(conv: Conversation, console: Console) -> None:
         try:
             conv.turn(text)
         except LLMError as e:  # the conversation goes on with the next turn
-            console.print(f"[red]error:[/] {e.one_line()}")
+            print_error(e, console)
 
 
 @app.command(rich_help_panel="Conversation")
@@ -306,7 +306,7 @@ def transcribe(
             audio = read_audio(f)
         except VoicecliError as e:
             failed += 1
-            err.print(Text.assemble(("error: ", "bold red"), e.one_line()))
+            print_error(e, err)
             continue
         res = stt.transcribe_result(audio)
         if json_:
@@ -459,7 +459,7 @@ def main() -> None:
     except VoicecliError as e:
         if DEBUG["on"]:
             raise
-        Console(stderr=True, highlight=False).print(Text.assemble(("error: ", "bold red"), e.one_line()), soft_wrap=True)
+        print_error(e)
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)

@@ -168,6 +168,7 @@ class MicSource:
 def run_talk(conv, stt, source, *, console=None, status=None) -> dict[str, int]:
     """The conversation loop. ``conv`` is a ``session.Conversation``; returns counts for the summary."""
     from voicecli.errors import LLMError
+    from voicecli.ui import print_error
 
     counts = {"turns": 0, "empty": 0, "echo": 0}
     last_spoken = ""
@@ -202,7 +203,7 @@ def run_talk(conv, stt, source, *, console=None, status=None) -> dict[str, int]:
             counts["turns"] += 1
         except LLMError as e:  # the conversation goes on
             if console is not None:
-                console.print(f"[red]error:[/] {e.one_line()}")
+                print_error(e, console)
         finally:
             if mic is not None:
                 mic.speaking.clear()

@@ -144,3 +144,9 @@ class TurnView:
             if self._live is not None:
                 self._live.stop()
                 self._live = None
+
+
+def print_error(e, console: Console | None = None) -> None:
+    """The one line a user sees for a mistake: never wrapped, so scripts can grep it."""
+    console = console or Console(stderr=True, highlight=False)
+    console.print(Text.assemble(("error: ", "bold red"), e.one_line()), soft_wrap=True)
