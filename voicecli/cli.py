@@ -223,6 +223,9 @@ def talk(
     input_: Annotated[list[Path] | None, typer.Option(
         "--input", "-i", help="Take the user's speech from this WAV file instead of the microphone (repeatable: one turn per file).",
         show_default=False)] = None,
+    realtime: Annotated[bool, typer.Option(
+        "--realtime", help="With --input: feed the files at speaking pace, as a microphone would (for benchmarks).",
+        rich_help_panel=P_AUDIO)] = False,
     barge_in: Annotated[bool, typer.Option(
         "--barge-in/--no-barge-in", help="Let your voice cut the reply short. Off by default: with speakers, "
         "the microphone hears the assistant. Use it with a headset.", rich_help_panel=P_AUDIO)] = False,
@@ -258,7 +261,7 @@ def talk(
     console = _console(json_)
     endpointer = Endpointer(vad_threshold, min_speech_ms, end_silence_ms, pre_roll_ms)
     if input_:
-        source = FileSource(input_, endpointer)
+        source = FileSource(input_, endpointer, realtime=realtime)
         source.check()
     else:
         from voicecli.mic import Microphone

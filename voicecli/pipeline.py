@@ -53,6 +53,7 @@ class EngineConfig:
     feedback_phrases: Sequence[str] | None = None
     context_tokens: int = 8192  # for backends that do not say (servers, replay)
     max_pending_chunks: int = 16  # bounded queue between the LLM and the speaker
+    first_audio_first: bool = True  # pause generation while the first chunk is synthesised
 
 
 def trim_history(messages: list[dict[str, Any]], count: Callable[[str], int], budget: int) -> list[dict[str, Any]]:
@@ -84,6 +85,7 @@ class Speaker(threading.Thread):
         self.queue: queue.Queue = queue.Queue(maxsize=maxsize)
         self.clock = PlaybackClock()
         self.spoken: list[tuple[int, str, float]] = []  # (index, text, start on the clock): what was heard
+        self.first_audio = threading.Event()
         self.error: BaseException | None = None
 
     def say(self, index: int, text: str, spoken: str) -> None:
@@ -134,6 +136,7 @@ class Speaker(threading.Thread):
                 t_ready = time.perf_counter()
                 audio_s = len(audio) / self.tts.sample_rate
                 self.bus.emit("synth_end", t=t_ready, index=index, text=text, audio_ms=audio_s * 1000.0)
+                self.first_audio.set()
                 slot = self.clock.add(t_ready, audio_s)
                 self.spoken.append((index, text, slot.start))
                 self.bus.emit("audio_start", t=slot.start, index=index, end=slot.end)
@@ -141,6 +144,13 @@ class Speaker(threading.Thread):
         except BaseException as e:  # surfaced by the turn, never lost in a thread
             self.error = e
             self.stop.set()
+
+
+def _quietly(fn: Callable[..., Any], *args: Any, **kw: Any) -> None:
+    try:
+        fn(*args, **kw)
+    except Exception:  # a failed prefetch only means the next turn evaluates more of its prompt
+        pass
 
 
 class Engine:
@@ -159,6 +169,7 @@ class Engine:
         self._feedback_audio: dict[str, np.ndarray] = {}
         self._picker = None
         self._feedback_thread: threading.Thread | None = None
+        self._prefetch_thread: threading.Thread | None = None
         if self.tools is not None:
             from voicecli.tools import FeedbackPicker
 
@@ -176,10 +187,23 @@ class Engine:
         if warm is not None:
             warm(self.history, tools=self.tools.schemas() if self.tools is not None and not self.config.tool_choice else None)
 
+    def _prefetch(self) -> None:
+        """While the user listens and answers, evaluate the conversation so far (the KV-cache prefix)."""
+        warm = getattr(self.llm, "warm_up", None)
+        if warm is None or not hasattr(self.llm, "n_ctx"):
+            return  # only local models: a server warm-up would cost a request per turn
+        count, budget = self._budget()
+        history = trim_history(self.history, count, budget)
+        tools = self.tools.schemas() if self.tools is not None and not self.config.tool_choice else None
+        self._prefetch_thread = threading.Thread(target=lambda: _quietly(warm, history, tools=tools),
+                                                 name="voicecli-prefetch", daemon=True)
+        self._prefetch_thread.start()
+
     def close(self) -> None:
         """Let background synthesis finish: a process that exits while onnxruntime runs in a thread aborts."""
-        if self._feedback_thread is not None:
-            self._feedback_thread.join(timeout=5.0)
+        for thread in (self._feedback_thread, self._prefetch_thread):
+            if thread is not None:
+                thread.join(timeout=5.0)
 
     # -- conversation state
     def reset(self) -> None:
@@ -273,6 +297,12 @@ class Engine:
                 self.bus.emit("chunk_ready", index=index, text=c, spoken=spoken)
                 speaker.say(index, c, spoken)
                 index += 1
+                if self.config.first_audio_first and spoken.strip() and not speaker.first_audio.is_set():
+                    # Audio first: on a small machine the LLM and the voice compete for the same cores.
+                    # Generation is several times faster than speech, so pausing it while the first
+                    # chunk is synthesised costs no gap later and gets the first audio out sooner.
+                    while not speaker.first_audio.wait(0.01) and not stop.is_set() and speaker.is_alive():
+                        pass
 
         llm = self.llm
         if reply is not None:
@@ -346,6 +376,8 @@ class Engine:
         if failure is not None:
             self.bus.emit("error", message=failure.one_line())
         record = metrics.record(spoken=spoken_text, backend=llm.backend, user=user_text)
+        if reply is None and failure is None:
+            self._prefetch()
         self.bus.emit("turn_done", record=record)
         self.bus.unsubscribe(metrics)
         if failure is not None:

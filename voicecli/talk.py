@@ -65,8 +65,11 @@ class Utterance:
 class FileSource:
     """One utterance per file: from the first speech start to the last speech end the endpointer finds."""
 
-    def __init__(self, paths: Sequence[Path], endpointer: Endpointer, block_ms: float = 32.0):
-        self.paths, self.endpointer, self.block_ms = list(paths), endpointer, block_ms
+    def __init__(self, paths: Sequence[Path], endpointer: Endpointer, block_ms: float = 32.0, realtime: bool = False):
+        """``realtime`` feeds each file at the pace it would take to say it, as a microphone would
+        (what happens between turns, such as the prompt-cache prefetch, then has the time it has in
+        a real conversation)."""
+        self.paths, self.endpointer, self.block_ms, self.realtime = list(paths), endpointer, block_ms, realtime
         self.skipped: list[str] = []
 
     def check(self) -> None:
@@ -83,14 +86,24 @@ class FileSource:
             step = max(1, int(ep.rate * self.block_ms / 1000))
             parts: list[np.ndarray] = []
             end_t = None
+            t0 = time.perf_counter()
             for i in range(0, len(samples) + step, step):
+                if self.realtime:
+                    time.sleep(max(0.0, t0 + i / ep.rate - time.perf_counter()))
                 events = ep.feed(samples[i:i + step]) if i < len(samples) else ep.flush()
                 for ev in events:
                     if ev.kind == "speech_end" and ev.audio is not None:
+                        if self.realtime:  # as from a microphone: each utterance is a turn, at once
+                            yield Utterance(ev.audio, time.perf_counter(), str(path))
+                            parts.append(ev.audio.samples)
+                            end_t = time.perf_counter()
+                            continue
                         parts.append(ev.audio.samples)
                         end_t = time.perf_counter()
             if not parts or end_t is None:
                 self.skipped.append(f"{path}: no speech found")
+                continue
+            if self.realtime:
                 continue
             gap = np.zeros(int(0.2 * ep.rate), dtype=np.float32)
             joined = np.concatenate([x for p in parts for x in (p, gap)][:-1])

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -83,13 +84,18 @@ class LlamaCppLLM:
         self.params = dict(temperature=temperature, top_p=top_p, max_tokens=max_tokens, repeat_penalty=repeat_penalty)
         self.chat_template: str = self.llm.metadata.get("tokenizer.chat_template", "") or ""
         self.template_knows_tools = "tool" in self.chat_template
+        self._lock = threading.RLock()
 
     # -- token accounting, for trimming the history to the context window
     def count_tokens(self, text: str) -> int:
         return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
     def warm_up(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> None:
-        """Evaluate the prompt prefix (system prompt) once, so the first real turn reuses it."""
+        """Evaluate the prompt prefix once, so the next real turn only evaluates the user's new words.
+
+        Called at start-up (the system prompt) and after each turn, in the background, while the user
+        is listening and speaking (the conversation so far, including the reply just spoken).
+        """
         for _ in self.stream(messages + [{"role": "user", "content": "Hi"}], tools=tools, max_tokens=1):
             pass
 
@@ -126,6 +132,11 @@ class LlamaCppLLM:
         return out
 
     def stream(self, messages, *, tools=None, tool_choice=None, max_tokens: int | None = None) -> Iterator[StreamItem]:
+        """One generation at a time: a background ``warm_up`` and a turn never interleave on the KV cache."""
+        with self._lock:
+            yield from self._stream(messages, tools, tool_choice, max_tokens)
+
+    def _stream(self, messages, tools, tool_choice, max_tokens: int | None) -> Iterator[StreamItem]:
         params = dict(self.params)
         if max_tokens is not None:
             params["max_tokens"] = max_tokens
