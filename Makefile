@@ -39,9 +39,13 @@ test: install models
 test-fast: install
 	$(PY) -m pytest -q -m "not models and not audio and not slow"
 
+# Every benchmark, one after the other (never two at once: the machine has two cores).
 bench: install models
 	$(VENV)/bin/voicecli bench --runs 3 --json out/bench.json --plot out/bench.png
-	$(PY) -m voicecli.benchmarks
+	$(VENV)/bin/voicecli bench --live --runs 1 --json out/bench-live.json
+	$(PY) scripts/bench_talk.py --json out/talk.json
+	$(PY) scripts/bench_stt.py --repeats 3 --json out/stt.json
+	$(PY) scripts/bench_chunking.py --json out/chunking.json
 
 lint: install
 	$(VENV)/bin/ruff check voicecli tests
