@@ -33,7 +33,7 @@ def metrics_line(rec: dict[str, Any]) -> Text:
     if rec.get("endpoint_to_audio_ms") is not None:
         parts.append(("end of speech→audio", ms("endpoint_to_audio_ms")))
     parts += [("TTFT", ms("ttft_ms")), ("TTFC", ms("ttfc_ms")), ("TTFA", ms("ttfa_ms"))]
-    if rec.get("tokens_per_s"):
+    if rec.get("tokens_per_s") and rec.get("backend") != "text":
         parts.append(("", f"{rec['tokens_per_s']:.0f} tok/s"))
     if rec.get("rtf") is not None:
         parts.append(("RTF", f"{rec['rtf']:.2f}"))
@@ -131,6 +131,8 @@ class TurnView:
                     self._live.refresh()
                     self._live.stop()
                     self._live = None
+                    if not self.console.is_terminal:  # Live leaves its last line open off a terminal
+                        self.console.print()
                 rec = ev["record"]
                 if rec.get("interrupted"):
                     self.console.print(Text("  (interrupted)", style="yellow"))
