@@ -120,3 +120,16 @@ def test_real_models_load_and_no_devices_is_only_a_warning(isolated_env, no_devi
 
     result = runner.invoke(app, ["doctor"])
     assert result.exit_code == 0, result.output
+
+
+def test_configured_server_down_is_a_failure(isolated_env, monkeypatch):
+    from tests.fake_openai_server import refused_url
+
+    monkeypatch.setenv("VOICECLI_LLM_URL", refused_url())
+    (check,) = doctor.check_server()
+    assert check.status == "fail" and "connection refused" in check.detail
+    assert "--llm-url" in check.fix or "VOICECLI_LLM_URL" in check.fix
+
+
+def test_no_server_configured_means_no_server_check(isolated_env):
+    assert doctor.check_server() == []

@@ -109,11 +109,31 @@ def check_devices() -> list[Check]:
     ]
 
 
+def check_server() -> list[Check]:
+    """When an LLM server is configured (``--llm-url`` in the config or env), is it answering?"""
+    from voicecli.config import resolve
+    from voicecli.errors import VoicecliError
+
+    url = resolve("llm_url").value
+    if not url:
+        return []
+    from voicecli.llm.openai import list_models
+
+    t0 = time.perf_counter()
+    try:
+        served = list_models(str(url))
+    except VoicecliError as e:
+        return [Check("LLM server", "fail", e.message, e.hint or "")]
+    ms = (time.perf_counter() - t0) * 1000
+    return [Check("LLM server", "ok", f"{url}: {', '.join(served[:3]) or 'answering'} ({ms:.0f} ms)")]
+
+
 def run_checks() -> list[Check]:
     checks = check_packages()
     checks.append(check_portaudio())
     for role, loader in (("stt", _load_stt), ("llm", _load_llm), ("tts", _load_tts)):
         checks.append(_timed_load(role, loader))
+    checks += check_server()
     checks += check_devices()
     return checks
 
