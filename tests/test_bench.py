@@ -1,0 +1,267 @@
+"""The chunking benchmark: aggregation, determinism, outputs, errors; fast with a tone voice and synthetic traces."""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+
+import pytest
+from rich.console import Console
+
+from voicecli import bench
+from voicecli.bench import (
+    BenchResult,
+    ChunkTiming,
+    NondeterministicChunks,
+    Sample,
+    Timeline,
+    bench_main,
+    check_determinism,
+    percentile,
+    run_bench,
+    sample_metrics,
+    summarize,
+)
+from voicecli.errors import VoicecliError
+from voicecli.llm.replay import Trace, _split_words, load_traces
+from voicecli.tts import ToneTTS
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+LONG_FIRST_SENTENCE = ("The quick brown fox jumps over the lazy dog and then keeps running far into the woods. "
+                       "Then it stops, looks back, and rests.")
+
+
+def _trace(text: str, ms_per_item: float = 20.0, prompt: str = "p") -> Trace:
+    return Trace.from_items(_split_words(text), ms_per_item=ms_per_item, first_ms=30.0, prompt=prompt)
+
+
+def _record(ttfa: float | None, chunks: list[str], *, synthesized: int | None = None, **extra) -> dict:
+    n = len(chunks) if synthesized is None else synthesized
+    return {
+        "ttfc_ms": None if ttfa is None else ttfa / 2, "ttfa_ms": ttfa,
+        "chunks": [{"text": c, "ready_ms": 1.0, "synth_ms": 5.0 if i < n else None, "audio_ms": 100.0}
+                   for i, c in enumerate(chunks)],
+        "synth_total_ms": 5.0 * n, "underruns": extra.get("underruns", 0), "gap_ms": extra.get("gap_ms", 0.0),
+        "longest_gap_ms": extra.get("gap_ms", 0.0), "last_token_to_speech_end_ms": 300.0, "response": " ".join(chunks),
+    }
+
+
+def _tone() -> ToneTTS:
+    return ToneTTS(ms_per_char=60.0, synth_s_per_char=0.001)
+
+
+# --- aggregation ---------------------------------------------------------------------------------
+
+
+def test_percentile_interpolates_between_ranks():
+    values = [float(v) for v in range(100, 1001, 100)]  # 100..1000, shuffled order must not matter
+    assert percentile(list(reversed(values)), 50) == 550.0
+    assert percentile(values, 90) == pytest.approx(910.0)
+    assert percentile([7.0], 90) == 7.0
+    with pytest.raises(ValueError):
+        percentile([], 50)
+
+
+def test_sample_metrics_from_a_turn_record():
+    m = sample_metrics(_record(200.0, ["Hello,", "big world.", "and then"], synthesized=2))
+    assert m["chunks"] == 3 and m["tts_calls"] == 2
+    assert m["chunk_chars"] == pytest.approx((6 + 10 + 8) / 3)
+    assert m["boundary_quality"] == pytest.approx(2 / 3)  # "," and "." count; a bare word does not
+    assert m["ttfa_ms"] == 200.0 and m["tail_ms"] == 300.0
+
+
+def test_summarize_takes_median_and_p90_per_strategy_over_traces_and_runs():
+    samples = []
+    for i, ttfa in enumerate([100.0, 200.0, 300.0, 400.0, None]):  # None: a turn with no audio is skipped
+        samples.append(Sample("word", i, 0, _record(ttfa, ["a,", "b"], underruns=i), Timeline()))
+    samples.append(Sample("sentence", 0, 0, _record(900.0, ["A b."]), Timeline()))
+    rows = summarize(samples, ["word", "sentence"])
+    word, sentence = rows
+    assert word["strategy"] == "word" and word["samples"] == 5
+    assert word["ttfa_ms"] == 250.0 and word["ttfa_ms_p90"] == pytest.approx(370.0)
+    assert word["underruns"] == 2.0 and word["underruns_p90"] == pytest.approx(3.6)
+    assert word["boundary_quality"] == 0.5
+    assert sentence["ttfa_ms"] == 900.0 and sentence["boundary_quality"] == 1.0
+
+
+def test_verdict_compares_adaptive_with_sentence():
+    samples = [Sample("sentence", 0, 0, _record(600.0, ["A b."], underruns=1), Timeline()),
+               Sample("adaptive", 0, 0, _record(200.0, ["A,", "b."]), Timeline())]
+    result = BenchResult(["sentence", "adaptive"], ["p"], 1, 0, 1.0, False, samples)
+    line = result.verdict()
+    assert line.startswith("adaptive: first audio 3.0x sooner than sentence")
+    assert "0 underruns (vs 1)" in line and "100% of chunks" in line
+
+
+# --- determinism ---------------------------------------------------------------------------------
+
+
+def test_check_determinism_accepts_identical_chunks_and_rejects_different_ones():
+    same = [Sample("phrase", 0, r, _record(1.0, ["Hello there,", "world."]), Timeline()) for r in range(3)]
+    check_determinism(same)
+    other = Sample("phrase", 0, 3, _record(1.0, ["Hello there, world."]), Timeline())
+    with pytest.raises(NondeterministicChunks, match="'phrase'.*trace 1.*runs 1 and 4"):
+        check_determinism(same + [other])
+    # the same chunks on another trace or strategy are not compared
+    check_determinism(same + [Sample("word", 0, 1, _record(1.0, ["x"]), Timeline())])
+
+
+# --- running it (tone voice, synthetic traces) ---------------------------------------------------
+
+
+def test_run_bench_interleaves_counts_runs_and_reports_progress():
+    traces = [_trace(LONG_FIRST_SENTENCE), _trace("Yes. It is.", prompt="q")]
+    calls: list[tuple[int, int, str]] = []
+    result = run_bench(traces, ["sentence", "adaptive"], runs=2, warmup=1, tts=_tone(),
+                       progress=lambda done, total, what: calls.append((done, total, what)))
+    assert [c[0] for c in calls] == list(range(1, 13)) and {c[1] for c in calls} == {12}
+    assert calls[0][2].startswith("warm-up") and "run 2" in calls[-1][2]
+    assert len(result.samples) == 8  # the warm-up run is not counted
+    assert sorted({(s.strategy, s.trace, s.run) for s in result.samples}) == sorted(
+        (s, t, r) for s in ("sentence", "adaptive") for t in (0, 1) for r in (0, 1))
+    adaptive, sentence = result.row("adaptive"), result.row("sentence")
+    assert adaptive["chunks"] > sentence["chunks"]
+    assert adaptive["ttfa_ms"] < sentence["ttfa_ms"]  # a short first chunk is heard sooner
+    assert sentence["boundary_quality"] == 1.0
+    for s in result.samples:  # the timeline observer saw every chunk through synthesis and playback
+        assert s.timeline.chunks and all(c.play_end_ms is not None for c in s.timeline.chunks)
+        assert s.timeline.first_spoken.synth_end_ms == pytest.approx(s.record["ttfa_ms"], abs=1.0)
+
+
+def test_run_bench_rejects_an_unknown_strategy():
+    with pytest.raises(VoicecliError, match="unknown chunking strategy 'fastest'"):
+        run_bench([_trace("Hi.")], ["fastest"], runs=1, tts=_tone())
+
+
+def test_run_bench_raises_when_a_replay_chunks_differently(monkeypatch):
+    real = bench.run_turn
+    seen: list[int] = []
+
+    def flaky(*args, **kwargs):
+        record, timeline = real(*args, **kwargs)
+        seen.append(1)
+        if len(seen) == 2:
+            record["chunks"] = record["chunks"][:-1]
+        return record, timeline
+
+    monkeypatch.setattr(bench, "run_turn", flaky)
+    with pytest.raises(NondeterministicChunks):
+        run_bench([_trace("One. Two.")], ["sentence"], runs=1, warmup=1, tts=_tone())
+
+
+# --- outputs -------------------------------------------------------------------------------------
+
+
+def _png_size(data: bytes) -> tuple[int, int]:
+    assert data[:8] == PNG_SIGNATURE and data[12:16] == b"IHDR"
+    return struct.unpack(">II", data[16:24])
+
+
+def test_plot_gaps_are_found_on_a_constructed_timeline():
+    from voicecli.plot import _gaps
+
+    t = Timeline(0.0, 50.0, [ChunkTiming(0, "a", "a", 10, 10, 20, 20, 120),
+                             ChunkTiming(1, "b", "b", 30, 30, 60, 120, 220),  # queued: no gap
+                             ChunkTiming(2, "c", "c", 40, 60, 300, 300, 400),  # 80 ms late
+                             ChunkTiming(3, "", "", 45)])  # nothing speakable: never played
+    assert _gaps(t) == [(220, 300)]
+
+
+def test_bench_main_writes_table_verdict_json_and_plot(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    monkeypatch.setattr(bench, "load_voice", lambda voice=None: _tone())
+    traces = tmp_path / "t.jsonl"
+    traces.write_text("".join(json.dumps(_trace(t).as_dict()) + "\n"
+                              for t in (LONG_FIRST_SENTENCE, "Sure. Here it is, as promised.")), encoding="utf-8")
+    out = io.StringIO()
+    json_path, plot_path = tmp_path / "out" / "bench.json", tmp_path / "out" / "bench.png"
+    result = bench_main(["word", "adaptive", "sentence"], runs=1, traces=traces, json_path=json_path,
+                        plot_path=plot_path, warmup=0, console=Console(file=out, width=200))
+    text = out.getvalue()
+    assert "TTFA" in text and "adaptive: first audio" in text and "than sentence" in text
+    rows = json.loads(json_path.read_text())
+    assert [r["strategy"] for r in rows] == ["word", "adaptive", "sentence"]
+    for r in rows:
+        for key in ("strategy", "ttfc_ms", "ttfa_ms", "chunks", "underruns", "gap_ms", "ttfa_ms_p90",
+                    "boundary_quality", "tail_ms", "synth_ms", "tts_calls", "chunk_chars"):
+            assert key in r
+        assert r["ttfa_ms"] is not None and r["runs"] == 1 and r["traces"] == 2
+    assert rows == result.json_rows()
+    data = plot_path.read_bytes()
+    width, height = _png_size(data)
+    assert width >= 800 and height >= 300 and len(data) > 20_000
+
+
+def test_bench_main_plot_of_a_representative_trace_names_its_prompt(tmp_path, monkeypatch):
+    traces = [_trace("Hi.", prompt="short"), _trace("One two three. Four five.", prompt="middle"),
+              _trace(LONG_FIRST_SENTENCE, prompt="long")]
+    result = run_bench(traces, ["word"], runs=1, warmup=0, tts=_tone())
+    assert result.prompts[result.representative_trace()] == "middle"
+    assert list(result.timelines(1)) == ["word"]
+
+
+def test_a_malformed_trace_file_is_one_clear_error(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"deltas": [{"t_ms": 1, "text": "Hi"}]}\n{"deltas": [{"text": "no time"}]}\n', encoding="utf-8")
+    with pytest.raises(VoicecliError) as e:
+        bench_main(["sentence"], runs=1, traces=bad)
+    assert f"{bad}:2" in e.value.one_line() and "t_ms" in e.value.one_line() and "\n" not in e.value.one_line()
+    with pytest.raises(VoicecliError, match="trace file not found"):
+        bench_main(["sentence"], runs=1, traces=tmp_path / "missing.jsonl")
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(strategies=["nope"]), "unknown chunking strategy"),
+    (dict(runs=0), "--runs 0"),
+    (dict(speed=-1.0), "--speed"),
+    (dict(prompts="p.txt"), "--prompts is for --live"),
+    (dict(live=True, traces="t.jsonl"), "exclude each other"),
+])
+def test_bench_main_rejects_user_mistakes(kwargs, message):
+    with pytest.raises(VoicecliError, match=message):
+        bench_main(**kwargs)
+
+
+def test_bundled_prompts_and_traces_cover_the_set():
+    prompts = bench.load_prompts()
+    traces = load_traces(bench.DEFAULT_TRACES)
+    assert len(prompts) >= 10 and [t.prompt for t in traces] == prompts
+    assert all(t.text.strip() and t.meta.get("model") for t in traces)
+
+
+# --- the real models ------------------------------------------------------------------------------
+
+
+@pytest.mark.models
+def test_real_bench_on_two_default_traces(tmp_path):
+    lines = bench.DEFAULT_TRACES.read_text(encoding="utf-8").splitlines()
+    two = tmp_path / "two.jsonl"
+    two.write_text("\n".join(lines[:2]) + "\n", encoding="utf-8")
+    json_path = tmp_path / "bench.json"
+    bench_main(["sentence", "adaptive"], runs=1, traces=two, json_path=json_path, speed=4.0,
+               console=Console(file=io.StringIO()))
+    rows = json.loads(json_path.read_text())
+    assert [r["strategy"] for r in rows] == ["sentence", "adaptive"]
+    for r in rows:
+        assert r["samples"] == 2 and r["tts_calls"] >= 1
+        assert 0 < r["ttfc_ms"] <= r["ttfa_ms"] and r["synth_ms"] > 0 and r["underruns"] >= 0
+
+
+@pytest.mark.models
+def test_record_then_live_bench_measures_the_engine_overhead(tmp_path):
+    llm = bench.load_llm(max_tokens=24)
+    path = tmp_path / "rec.jsonl"
+    traces = bench.record_traces(["Say hello.", "Name a color."], path, llm=llm, max_tokens=24)
+    assert [t.prompt for t in traces] == ["Say hello.", "Name a color."]
+    assert traces[0].meta["seed"] == bench.RECORD_SEED and traces[0].meta["max_tokens"] == 24
+    times = [d.t_ms for d in traces[0].deltas]
+    assert times == sorted(times) and times[0] > 0
+    again = bench.record_traces(["Say hello."], tmp_path / "again.jsonl", llm=llm, max_tokens=24)
+    assert again[0].text == traces[0].text  # seeded: the same reply every time
+    result = bench.run_live(["Say hello."], ["word"], runs=1, warmup=0, llm=llm, tts=bench.load_voice())
+    sample = result.samples[0]
+    assert result.unmatched == 0 and sample.raw_llm_ms is not None and sample.raw_tts_ms > 0
+    assert result.overhead()["samples"] == 1
+    row = result.row("word")
+    assert row["raw_ms"] > 0 and row["overhead_ms"] == pytest.approx(row["ttfa_ms"] - row["raw_ms"], abs=0.2)
