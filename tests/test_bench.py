@@ -64,24 +64,37 @@ def test_percentile_interpolates_between_ranks():
 
 
 def test_sample_metrics_from_a_turn_record():
-    m = sample_metrics(_record(200.0, ["Hello,", "big world.", "and then"], synthesized=2))
+    m = sample_metrics(_record(200.0, ["Hello,", "big world.", "And then"], synthesized=2))
     assert m["chunks"] == 3 and m["tts_calls"] == 2
     assert m["chunk_chars"] == pytest.approx((6 + 10 + 8) / 3)
-    assert m["boundary_quality"] == pytest.approx(2 / 3)  # "," and "." count; a bare word does not
+    assert m["boundary_quality"] == 1.0  # a clause end, a sentence end, the end of the reply
     assert m["ttfa_ms"] == 200.0 and m["tail_ms"] == 300.0
+
+
+@pytest.mark.parametrize("chunks, response, share", [
+    (["Dr.", "Smith said hi,", "then left.", "Bye"], None, 3 / 4),  # "Dr." is no sentence end
+    (["Dr. Smith said", "hi, then left.", "Bye"], None, 2 / 3),
+    (["1.", "Apples 2.", "Pears"], "1. Apples\n2. Pears", 1 / 3),  # the naive splitter on a list
+    (["1. Apples", "2. Pears"], "1. Apples\n2. Pears", 1.0),  # line ends are natural pauses
+    (["It was 3.", "14 today."], "It was 3.14 today.", 1 / 2),  # a number cut at its decimal point
+    ([], None, None),
+])
+def test_natural_share_judges_where_each_chunk_ends(chunks, response, share):
+    got = bench.natural_share(chunks, response)
+    assert got == (pytest.approx(share) if share is not None else None)
 
 
 def test_summarize_takes_median_and_p90_per_strategy_over_traces_and_runs():
     samples = []
     for i, ttfa in enumerate([100.0, 200.0, 300.0, 400.0, None]):  # None: a turn with no audio is skipped
         samples.append(Sample("word", i, 0, _record(ttfa, ["a,", "b"], underruns=i), Timeline()))
-    samples.append(Sample("sentence", 0, 0, _record(900.0, ["A b."]), Timeline()))
+    samples.append(Sample("sentence", 0, 0, _record(900.0, ["A b."]), Timeline()))  # ["a,", "b"]: both natural
     rows = summarize(samples, ["word", "sentence"])
     word, sentence = rows
     assert word["strategy"] == "word" and word["samples"] == 5
     assert word["ttfa_ms"] == 250.0 and word["ttfa_ms_p90"] == pytest.approx(370.0)
     assert word["underruns"] == 2.0 and word["underruns_p90"] == pytest.approx(3.6)
-    assert word["boundary_quality"] == 0.5
+    assert word["boundary_quality"] == 1.0
     assert sentence["ttfa_ms"] == 900.0 and sentence["boundary_quality"] == 1.0
 
 
@@ -101,7 +114,7 @@ def test_check_determinism_accepts_identical_chunks_and_rejects_different_ones()
     same = [Sample("phrase", 0, r, _record(1.0, ["Hello there,", "world."]), Timeline()) for r in range(3)]
     check_determinism(same)
     other = Sample("phrase", 0, 3, _record(1.0, ["Hello there, world."]), Timeline())
-    with pytest.raises(NondeterministicChunks, match="'phrase'.*trace 1.*runs 1 and 4"):
+    with pytest.raises(NondeterministicChunks, match="'phrase'.*trace 1.*run 1 and run 4"):
         check_determinism(same + [other])
     # the same chunks on another trace or strategy are not compared
     check_determinism(same + [Sample("word", 0, 1, _record(1.0, ["x"]), Timeline())])
@@ -110,14 +123,17 @@ def test_check_determinism_accepts_identical_chunks_and_rejects_different_ones()
 # --- running it (tone voice, synthetic traces) ---------------------------------------------------
 
 
-def test_run_bench_interleaves_counts_runs_and_reports_progress():
-    traces = [_trace(LONG_FIRST_SENTENCE), _trace("Yes. It is.", prompt="q")]
+def test_run_bench_warms_up_on_the_longest_trace_interleaves_and_reports_progress():
+    traces = [_trace("Yes. It is.", prompt="q"), _trace(LONG_FIRST_SENTENCE)]
     calls: list[tuple[int, int, str]] = []
     result = run_bench(traces, ["sentence", "adaptive"], runs=2, warmup=1, tts=_tone(),
                        progress=lambda done, total, what: calls.append((done, total, what)))
-    assert [c[0] for c in calls] == list(range(1, 13)) and {c[1] for c in calls} == {12}
-    assert calls[0][2].startswith("warm-up") and "run 2" in calls[-1][2]
-    assert len(result.samples) == 8  # the warm-up run is not counted
+    # 1 warm-up pass (longest trace, every strategy) + 2 runs x 2 traces x 2 strategies
+    assert [c[0] for c in calls] == list(range(1, 11)) and {c[1] for c in calls} == {10}
+    assert [c[2] for c in calls[:2]] == ["warm-up · sentence · trace 2", "warm-up · adaptive · trace 2"]
+    assert [c[2] for c in calls[2:6]] == ["run 1 · sentence · trace 1", "run 1 · adaptive · trace 1",
+                                          "run 1 · sentence · trace 2", "run 1 · adaptive · trace 2"]
+    assert len(result.samples) == 8  # the warm-up is not counted
     assert sorted({(s.strategy, s.trace, s.run) for s in result.samples}) == sorted(
         (s, t, r) for s in ("sentence", "adaptive") for t in (0, 1) for r in (0, 1))
     adaptive, sentence = result.row("adaptive"), result.row("sentence")

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from voicecli.chunking import ALL_STRATEGIES, boundary_kind, make_chunker
+from voicecli.chunking import ALL_STRATEGIES, make_chunker
 from voicecli.errors import VoicecliError
 from voicecli.events import Event, EventBus
 from voicecli.llm.replay import RecordingLLM, ReplayLLM, Trace, load_traces
@@ -266,7 +266,7 @@ METRICS: tuple[Metric, ...] = (
 
 ``chunk_chars``: mean chunk length in characters; ``synth_ms``: total synthesis time of the turn;
 ``gap_ms``: total silence after the first audio; ``tail_ms``: last token to the end of speech;
-``boundary_quality``: share of chunks ending at a sentence or clause boundary.
+``boundary_quality``: share of chunks that end at a natural boundary (see :func:`natural_share`).
 """
 
 LIVE_METRICS: tuple[Metric, ...] = (
@@ -277,11 +277,39 @@ LIVE_METRICS: tuple[Metric, ...] = (
 """Extra columns of a ``--live`` bench: the engine's TTFA against the raw parts (see the module doc)."""
 
 
+def _squashed_ends(chunks: Sequence[str]) -> list[int]:
+    """Where each chunk ends, counted in non-whitespace characters (immune to how whitespace was normalised)."""
+    ends, n = [], 0
+    for c in chunks:
+        n += len("".join(c.split()))
+        ends.append(n)
+    return ends
+
+
+def natural_share(chunks: Sequence[str], response: str | None = None) -> float | None:
+    """The share of ``chunks`` that end where a speaker would pause: a sentence end, a clause end, a line end.
+
+    The reference is the project's boundary engine run over the whole reply (the ``phrase`` chunker
+    with no minimum and no maximum length cuts at every clause, sentence and line boundary); a chunk
+    ends naturally when its end falls on one of those cuts; the end of the reply always does.
+    Judging the chunk's last characters alone (``chunking.boundary_kind``) would count the naive
+    splitters' cuts after "Dr." or a list number "1." as sentence ends, and a list item ending
+    without punctuation as a word cut.
+    ``response``: the reply the chunks were cut from (newlines included), if it matches them.
+    """
+    if not chunks:
+        return None
+    joined = " ".join(chunks)
+    source = response if response is not None and "".join(response.split()) == "".join(joined.split()) else joined
+    reference = make_chunker("phrase", min_chars=0, max_chars=None)
+    natural = set(_squashed_ends(reference.feed(source) + reference.flush()))
+    return sum(end in natural for end in _squashed_ends(chunks)) / len(chunks)
+
+
 def sample_metrics(record: dict[str, Any]) -> dict[str, float | None]:
     """The :data:`METRICS` of one turn record (``None`` where the turn has no value, e.g. no audio)."""
     chunks = record.get("chunks") or []
     spoken = [c for c in chunks if c.get("synth_ms") is not None]
-    natural = [c for c in chunks if boundary_kind(c["text"]) in ("sentence", "clause")]
     return {
         "ttfc_ms": record.get("ttfc_ms"),
         "ttfa_ms": record.get("ttfa_ms"),
@@ -293,7 +321,7 @@ def sample_metrics(record: dict[str, Any]) -> dict[str, float | None]:
         "gap_ms": record.get("gap_ms"),
         "longest_gap_ms": record.get("longest_gap_ms"),
         "tail_ms": record.get("last_token_to_speech_end_ms"),
-        "boundary_quality": len(natural) / len(chunks) if chunks else None,
+        "boundary_quality": natural_share([c["text"] for c in chunks], record.get("response")),
     }
 
 
@@ -370,8 +398,8 @@ def check_determinism(samples: Sequence[Sample]) -> None:
             a = first[i] if i < len(first) else "<end>"
             b = texts[i] if i < len(texts) else "<end>"
             raise NondeterministicChunks(
-                f"strategy {x.strategy!r} chunked trace {x.trace + 1} differently in runs {run0 + 1} and "
-                f"{x.run + 1}: chunk {i + 1} is {a!r} then {b!r}",
+                f"strategy {x.strategy!r} chunked trace {x.trace + 1} differently in {_run_name(run0)} and "
+                f"{_run_name(x.run)}: chunk {i + 1} is {a!r} then {b!r}",
                 "this is a chunker bug: please report it with the trace file")
 
 
@@ -450,7 +478,7 @@ class BenchResult:
                 f"({focus['ttfa_ms']:.0f} vs {base['ttfa_ms']:.0f} ms median), "
                 f"{_n(focus['underruns'])} underruns (vs {_n(base['underruns'])})")
         if focus.get("boundary_quality") is not None:
-            line += f", {focus['boundary_quality'] * 100:.0f}% of chunks end at a clause or sentence"
+            line += f", {focus['boundary_quality'] * 100:.0f}% of chunks end at a natural pause"
         return line
 
 
@@ -470,15 +498,21 @@ def _check_strategies(strategies: Sequence[str]) -> list[str]:
     return out
 
 
+def _run_name(run: int) -> str:
+    return "the warm-up" if run < 0 else f"run {run + 1}"
+
+
 def run_bench(traces: Sequence[Trace], strategies: Sequence[str] = DEFAULT_STRATEGIES, runs: int = 3,
               warmup: int = 1, *, tts: Any, speed: float = 1.0, progress: Progress | None = None,
               chunk_options: dict[str, dict[str, Any]] | None = None) -> BenchResult:
-    """Replay every trace through every strategy ``runs`` times (after ``warmup`` uncounted runs).
+    """Replay every trace through every strategy ``runs`` times, after ``warmup`` uncounted warm-up runs.
 
-    Runs are the outer loop and strategies the inner one (run 1: every trace through every strategy,
-    then run 2...), so a slow moment of the machine hits all strategies alike. ``chunk_options`` maps a
-    strategy to options for its chunker (e.g. ``{"adaptive": {"first_max_words": 4}}``). Raises
-    :class:`NondeterministicChunks` if a strategy chunks a trace differently in two runs.
+    A warm-up run replays the longest trace once through every strategy (the voice was warmed up when
+    it loaded; this warms the rest of the path on chunks of every size without doubling the run
+    time). In each counted run every trace goes through every strategy in turn, so a slow moment of the
+    machine hits all strategies alike. ``chunk_options`` maps a strategy to options for its chunker
+    (e.g. ``{"adaptive": {"first_max_words": 3}}``). Raises :class:`NondeterministicChunks` if a
+    strategy chunks a trace differently in two runs (the warm-up included).
     """
     strategies = _check_strategies(strategies)
     if runs < 1 or warmup < 0:
@@ -486,22 +520,24 @@ def run_bench(traces: Sequence[Trace], strategies: Sequence[str] = DEFAULT_STRAT
     if not traces:
         raise VoicecliError("no traces to replay", "record some with `voicecli bench --record FILE.jsonl`")
     chunk_options = chunk_options or {}
-    total = (warmup + runs) * len(traces) * len(strategies)
+    longest = max(range(len(traces)), key=lambda i: len(traces[i].text))
+    plan = [(-1, longest)] * warmup + [(run, ti) for run in range(runs) for ti in range(len(traces))]
+    total = len(plan) * len(strategies)
     done = 0
     samples: list[Sample] = []
     checked: list[Sample] = []
-    for run in range(warmup + runs):
-        for ti, trace in enumerate(traces):
-            for s in strategies:
-                record, timeline = run_turn(ReplayLLM([trace], speed), tts, s, trace.prompt or "",
-                                            options=chunk_options.get(s))
-                sample = Sample(s, ti, run - warmup, record, timeline)
-                checked.append(sample)
-                if run >= warmup:
-                    samples.append(sample)
-                done += 1
-                if progress is not None:
-                    progress(done, total, f"{'warm-up' if run < warmup else f'run {run - warmup + 1}'} · {s} · trace {ti + 1}")
+    for run, ti in plan:
+        trace = traces[ti]
+        for s in strategies:
+            record, timeline = run_turn(ReplayLLM([trace], speed), tts, s, trace.prompt or "",
+                                        options=chunk_options.get(s))
+            sample = Sample(s, ti, run, record, timeline)
+            checked.append(sample)
+            if run >= 0:
+                samples.append(sample)
+            done += 1
+            if progress is not None:
+                progress(done, total, f"{_run_name(run).removeprefix('the ')} · {s} · trace {ti + 1}")
     check_determinism(checked)
     return BenchResult(strategies, [t.prompt for t in traces], runs, warmup, speed, False, samples)
 
@@ -543,8 +579,9 @@ def run_live(prompts: Sequence[str], strategies: Sequence[str] = DEFAULT_STRATEG
              chunk_options: dict[str, dict[str, Any]] | None = None) -> BenchResult:
     """The benchmark against the live model, end to end, with the engine overhead of each turn.
 
-    For each prompt in each run, the prompt is first streamed directly through llama-cpp-python
-    (the raw LLM part), then through the engine once per strategy; every call starts from the same
+    A warm-up run (not counted) does the first prompt. For each prompt in each run, the prompt is first
+    streamed directly through llama-cpp-python (the raw LLM part), then through the engine once per
+    strategy; every call starts from the same
     seed and the same cache state (system prompt evaluated), so they produce the same reply. A turn's
     raw parts are the raw stream's time to the text of its first spoken chunk plus Piper's time to
     synthesise that chunk alone (measured right after the turn); a turn whose reply differs from the
@@ -557,7 +594,8 @@ def run_live(prompts: Sequence[str], strategies: Sequence[str] = DEFAULT_STRATEG
         raise VoicecliError("no prompts to run", "give a prompt file with one prompt per line")
     seeded = SeededLLM(llm, seed)
     chunk_options = chunk_options or {}
-    total = (warmup + runs) * len(prompts) * (len(strategies) + 1)
+    plan = [(-1, 0)] * warmup + [(run, pi) for run in range(runs) for pi in range(len(prompts))]
+    total = len(plan) * (len(strategies) + 1)
     done = 0
     samples: list[Sample] = []
     unmatched = 0
@@ -568,29 +606,30 @@ def run_live(prompts: Sequence[str], strategies: Sequence[str] = DEFAULT_STRATEG
         if progress is not None:
             progress(done, total, what)
 
-    for run in range(warmup + runs):
-        label = "warm-up" if run < warmup else f"run {run - warmup + 1}"
-        for pi, prompt in enumerate(prompts):
+    for run, pi in plan:
+        prompt = prompts[pi]
+        label = _run_name(run).removeprefix("the ")
+        _fresh_prefix(llm, system_prompt)
+        deltas, raw_text = _raw_stream(seeded, prompt, system_prompt)
+        tick(f"{label} · raw llama.cpp · prompt {pi + 1}")
+        for s in strategies:
             _fresh_prefix(llm, system_prompt)
-            deltas, raw_text = _raw_stream(seeded, prompt, system_prompt)
-            tick(f"{label} · raw llama.cpp · prompt {pi + 1}")
-            for s in strategies:
-                _fresh_prefix(llm, system_prompt)
-                record, timeline = run_turn(seeded, tts, s, prompt, options=chunk_options.get(s),
-                                            system_prompt=system_prompt)
-                sample = Sample(s, pi, run - warmup, record, timeline)
-                first = timeline.first_spoken
-                if first is not None:
-                    upto = [c.text for c in timeline.chunks if c.index <= first.index]
-                    raw_llm = _time_to_text(deltas, " ".join(upto)) if _norm(record["response"]) == _norm(raw_text) else None
-                    if raw_llm is None:
-                        unmatched += run >= warmup
-                    else:
-                        sample.raw_llm_ms = raw_llm
-                        sample.raw_tts_ms = _raw_synth_ms(tts, first.spoken)
-                if run >= warmup:
-                    samples.append(sample)
-                tick(f"{label} · {s} · prompt {pi + 1}")
+            record, timeline = run_turn(seeded, tts, s, prompt, options=chunk_options.get(s),
+                                        system_prompt=system_prompt)
+            sample = Sample(s, pi, run, record, timeline)
+            first = timeline.first_spoken
+            if first is not None:
+                upto = [c.text for c in timeline.chunks if c.index <= first.index]
+                same = _norm(record["response"]) == _norm(raw_text)
+                raw_llm = _time_to_text(deltas, " ".join(upto)) if same else None
+                if raw_llm is None:
+                    unmatched += run >= 0
+                else:
+                    sample.raw_llm_ms = raw_llm
+                    sample.raw_tts_ms = _raw_synth_ms(tts, first.spoken)
+            if run >= 0:
+                samples.append(sample)
+            tick(f"{label} · {s} · prompt {pi + 1}")
     return BenchResult(strategies, list(prompts), runs, warmup, 1.0, True, samples, unmatched=unmatched)
 
 
@@ -614,7 +653,7 @@ def render_table(result: BenchResult):
     mode = "live model" if result.live else f"{len(result.prompts)} recorded traces"
     caption = ("median [dim]p90[/dim] over traces × runs; times in ms; chars: mean chunk length; synth: total "
                "synthesis; gap: silence after the first audio; tail: last token to end of speech; natural: chunks "
-               "ending at a clause or sentence; best per column in [bold green]green[/bold green] (lowest; highest for natural)")
+               "ending at a sentence, clause or line end; best per column in [bold green]green[/bold green] (lowest; highest for natural)")
     if result.live:
         caption += "; raw parts: llama.cpp to the first chunk's text + Piper on it alone; overhead: TTFA minus raw parts"
     table = Table(title=f"Chunking strategies · {mode} · {result.runs} run(s)", title_justify="left",
