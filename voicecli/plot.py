@@ -2,13 +2,17 @@
 
 One horizontal lane per strategy, time in milliseconds since the LLM request on the x axis:
 
-* a thin grey line: the LLM generating (first to last token);
-* a black tick under the lane: a chunk is ready for the TTS;
+* a grey line at the bottom of the lane: the LLM generating (first to last token), crossed by a
+  black tick where each chunk was ready for the TTS;
 * orange bars (lower row): each chunk's synthesis;
 * blue bars (upper row, alternating shades so neighbours stay apart): each chunk playing on the
   playback clock; a bold black mark and label at the first audio (TTFA);
 * red hatched spans in the playback row: silence after the first audio while more was coming
-  (underruns), labelled with their length when there is room.
+  (underruns), labelled with their length where there is room; the lane's label sums them.
+
+Speech lasts far longer than generation (a 1.5 s reply speaks for 10 s or more), and every gap
+opens while chunks are still being made, so the view ends shortly after the last synthesis; the end
+of speech is written at the right edge.
 
 matplotlib is imported here only (the ``plot`` extra); the figure is drawn without pyplot, so no
 display or global state is involved.
@@ -46,32 +50,39 @@ def plot_timelines(timelines: Mapping[str, Timeline], path: str | Path, *, promp
     from matplotlib.patches import Patch
 
     names = list(timelines)
-    end = max([c.play_end_ms or c.synth_end_ms or c.ready_ms for t in timelines.values() for c in t.chunks]
-              + [t.last_token_ms or 0.0 for t in timelines.values()] + [1.0])
+    busy = [x for t in timelines.values() for c in t.chunks for x in (c.ready_ms, c.synth_end_ms)
+            if x is not None] + [t.last_token_ms for t in timelines.values() if t.last_token_ms is not None]
+    # Gaps can only open while chunks are still being made, so the view ends a little after the last
+    # synthesis; what is left is plain playback, summarised at the right edge.
+    end = max(busy + [1.0]) * 1.18
     fig = Figure(figsize=(12, 1.1 * max(len(names), 1) + 1.6), dpi=110)
     ax = fig.add_subplot(1, 1, 1)
     for lane, name in enumerate(names):
         t = timelines[name]
         y = len(names) - 1 - lane  # first strategy on top
         if t.first_token_ms is not None and t.last_token_ms is not None:
-            ax.plot([t.first_token_ms, t.last_token_ms], [y + 0.42, y + 0.42], color=_LLM, lw=2, solid_capstyle="butt")
+            ax.plot([t.first_token_ms, t.last_token_ms], [y - 0.36, y - 0.36], color=_LLM, lw=3, solid_capstyle="butt")
         for c in t.chunks:
-            ax.plot([c.ready_ms, c.ready_ms], [y - 0.42, y - 0.30], color="black", lw=0.9)
+            ax.plot([c.ready_ms, c.ready_ms], [y - 0.44, y - 0.28], color="black", lw=1.0)
             if c.synth_start_ms is not None and c.synth_end_ms is not None:
-                ax.broken_barh([(c.synth_start_ms, max(c.synth_end_ms - c.synth_start_ms, 0.5))], (y - 0.28, 0.2),
+                ax.broken_barh([(c.synth_start_ms, max(c.synth_end_ms - c.synth_start_ms, 0.5))], (y - 0.24, 0.18),
                                facecolors=_SYNTH, edgecolor="white", linewidth=0.3)
             if c.play_start_ms is not None and c.play_end_ms is not None:
-                ax.broken_barh([(c.play_start_ms, c.play_end_ms - c.play_start_ms)], (y - 0.04, 0.38),
+                ax.broken_barh([(c.play_start_ms, c.play_end_ms - c.play_start_ms)], (y - 0.02, 0.32),
                                facecolors=_PLAY[c.index % 2], edgecolor="white", linewidth=0.5)
         for a, b in _gaps(t):
-            ax.broken_barh([(a, b - a)], (y - 0.04, 0.38), facecolors="none", edgecolor=_GAP, hatch="////", linewidth=1.0)
-            if b - a >= 0.025 * end:
-                ax.text((a + b) / 2, y + 0.15, f"{b - a:.0f}", ha="center", va="center", fontsize=7, color=_GAP,
-                        fontweight="bold")
+            ax.broken_barh([(a, b - a)], (y - 0.02, 0.32), facecolors="white", edgecolor=_GAP, hatch="////", linewidth=1.0)
+            if b - a >= 0.05 * end:  # room for a label inside; the lane's summary counts them all
+                ax.text((a + b) / 2, y + 0.14, f"{b - a:.0f} ms", ha="center", va="center", fontsize=7, color=_GAP,
+                        fontweight="bold", bbox=dict(facecolor="white", edgecolor="none", pad=0.5))
         first = t.first_spoken
         if first is not None and first.play_start_ms is not None:
-            ax.plot([first.play_start_ms] * 2, [y - 0.06, y + 0.36], color="black", lw=2.2)
-            ax.text(first.play_start_ms, y + 0.36, f" TTFA {first.play_start_ms:.0f} ms", fontsize=8, va="bottom")
+            ax.plot([first.play_start_ms] * 2, [y - 0.06, y + 0.32], color="black", lw=2.2)
+            ax.text(first.play_start_ms, y + 0.32, f" TTFA {first.play_start_ms:.0f} ms", fontsize=8, va="bottom")
+        speech_end = max((c.play_end_ms for c in t.chunks if c.play_end_ms is not None), default=None)
+        if speech_end is not None and speech_end > end:
+            ax.text(end, y + 0.14, f"speech ends at {speech_end / 1000:.1f} s →", fontsize=8, ha="right",
+                    va="center", color="white", fontweight="bold")
     labels = []
     for name in names:
         gaps = _gaps(timelines[name])
@@ -81,7 +92,7 @@ def plot_timelines(timelines: Mapping[str, Timeline], path: str | Path, *, promp
     ax.set_yticklabels(list(reversed(labels)), fontsize=10)
     ax.set_ylim(-0.6, len(names) - 0.35)
     ax.set_xlim(0, end * 1.02)
-    ax.set_xlabel("ms since the LLM request")
+    ax.set_xlabel("ms since the LLM request (the view ends after the last synthesis; playback goes on)")
     ax.grid(axis="x", color="#e6e6e6", lw=0.6)
     ax.set_axisbelow(True)
     for side in ("top", "right"):
