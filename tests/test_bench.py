@@ -88,14 +88,18 @@ def test_summarize_takes_median_and_p90_per_strategy_over_traces_and_runs():
     samples = []
     for i, ttfa in enumerate([100.0, 200.0, 300.0, 400.0, None]):  # None: a turn with no audio is skipped
         samples.append(Sample("word", i, 0, _record(ttfa, ["a,", "b"], underruns=i), Timeline()))
-    samples.append(Sample("sentence", 0, 0, _record(900.0, ["A b."]), Timeline()))  # ["a,", "b"]: both natural
-    rows = summarize(samples, ["word", "sentence"])
-    word, sentence = rows
+    samples.append(Sample("sentence", 0, 0, _record(900.0, ["A b."]), Timeline()))
+    samples.append(Sample("seed-sentence", 0, 0, _record(1.0, ["Dr.", "Smith left."]), Timeline()))
+    samples.append(Sample("seed-sentence", 1, 0, _record(1.0, ["Hi."]), Timeline()))
+    rows = summarize(samples, ["word", "sentence", "seed-sentence"])
+    word, sentence, seed = rows
     assert word["strategy"] == "word" and word["samples"] == 5
     assert word["ttfa_ms"] == 250.0 and word["ttfa_ms_p90"] == pytest.approx(370.0)
     assert word["underruns"] == 2.0 and word["underruns_p90"] == pytest.approx(3.6)
     assert word["boundary_quality"] == 1.0
     assert sentence["ttfa_ms"] == 900.0 and sentence["boundary_quality"] == 1.0
+    # boundary quality is pooled over all chunks (2 of 3), not a median of per-turn shares (0.75)
+    assert seed["boundary_quality"] == pytest.approx(2 / 3, abs=1e-3) and "boundary_quality_p90" not in seed
 
 
 def test_verdict_compares_adaptive_with_sentence():

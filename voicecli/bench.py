@@ -247,6 +247,7 @@ class Metric:
     label: str  # the table header
     better: str = "lower"  # "lower", "higher", or "" for a descriptive column that is never highlighted
     percent: bool = False  # a share in [0, 1], shown as a percentage
+    count_key: str | None = None  # pooled: this count summed over all turns / all their chunks (no median, no p90)
 
 
 METRICS: tuple[Metric, ...] = (
@@ -260,13 +261,16 @@ METRICS: tuple[Metric, ...] = (
     Metric("gap_ms", "gap"),
     Metric("longest_gap_ms", "max gap"),
     Metric("tail_ms", "tail"),
-    Metric("boundary_quality", "natural", better="higher", percent=True),
+    Metric("boundary_quality", "natural", better="higher", percent=True,
+           count_key="natural_chunks"),
 )
 """What is compared, per strategy (median and p90 over traces × runs); lower is better unless marked.
 
 ``chunk_chars``: mean chunk length in characters; ``synth_ms``: total synthesis time of the turn;
 ``gap_ms``: total silence after the first audio; ``tail_ms``: last token to the end of speech;
-``boundary_quality``: share of chunks that end at a natural boundary (see :func:`natural_share`).
+``boundary_quality``: share of all chunks (of all turns) that end at a natural boundary (see
+:func:`natural_share`); pooled, because a median of per-turn shares is 100% as soon as half the
+replies are short.
 """
 
 LIVE_METRICS: tuple[Metric, ...] = (
@@ -286,8 +290,8 @@ def _squashed_ends(chunks: Sequence[str]) -> list[int]:
     return ends
 
 
-def natural_share(chunks: Sequence[str], response: str | None = None) -> float | None:
-    """The share of ``chunks`` that end where a speaker would pause: a sentence end, a clause end, a line end.
+def natural_count(chunks: Sequence[str], response: str | None = None) -> int:
+    """How many of ``chunks`` that end where a speaker would pause: a sentence end, a clause end, a line end.
 
     The reference is the project's boundary engine run over the whole reply (the ``phrase`` chunker
     with no minimum and no maximum length cuts at every clause, sentence and line boundary); a chunk
@@ -298,12 +302,17 @@ def natural_share(chunks: Sequence[str], response: str | None = None) -> float |
     ``response``: the reply the chunks were cut from (newlines included), if it matches them.
     """
     if not chunks:
-        return None
+        return 0
     joined = " ".join(chunks)
     source = response if response is not None and "".join(response.split()) == "".join(joined.split()) else joined
     reference = make_chunker("phrase", min_chars=0, max_chars=None)
     natural = set(_squashed_ends(reference.feed(source) + reference.flush()))
-    return sum(end in natural for end in _squashed_ends(chunks)) / len(chunks)
+    return sum(end in natural for end in _squashed_ends(chunks))
+
+
+def natural_share(chunks: Sequence[str], response: str | None = None) -> float | None:
+    """The share of ``chunks`` that end at a natural pause (:func:`natural_count`); ``None`` for no chunks."""
+    return natural_count(chunks, response) / len(chunks) if chunks else None
 
 
 def sample_metrics(record: dict[str, Any]) -> dict[str, float | None]:
@@ -322,6 +331,7 @@ def sample_metrics(record: dict[str, Any]) -> dict[str, float | None]:
         "longest_gap_ms": record.get("longest_gap_ms"),
         "tail_ms": record.get("last_token_to_speech_end_ms"),
         "boundary_quality": natural_share([c["text"] for c in chunks], record.get("response")),
+        "natural_chunks": float(natural_count([c["text"] for c in chunks], record.get("response"))),
     }
 
 
@@ -365,14 +375,21 @@ class Sample:
 
 def summarize(samples: Sequence[Sample], strategies: Sequence[str],
               metrics: Sequence[Metric] = METRICS) -> list[dict[str, Any]]:
-    """One row per strategy: each metric's median (``key``) and p90 (``key_p90``) over its samples."""
+    """One row per strategy: each metric's median (``key``) and p90 (``key_p90``) over its samples.
+
+    A pooled share (boundary quality) is the share over all chunks of the strategy's samples instead.
+    """
     rows = []
     for s in strategies:
         mine = [x.metrics for x in samples if x.strategy == s]
         row: dict[str, Any] = {"strategy": s, "samples": len(mine)}
         for m in metrics:
-            vals = [v[m.key] for v in mine if v.get(m.key) is not None]
             digits = 3 if m.percent else 1
+            if m.count_key:
+                total = sum(v["chunks"] or 0 for v in mine)
+                row[m.key] = round(sum(v[m.count_key] or 0 for v in mine) / total, digits) if total else None
+                continue
+            vals = [v[m.key] for v in mine if v.get(m.key) is not None]
             row[m.key] = round(percentile(vals, 50), digits) if vals else None
             row[m.key + "_p90"] = round(percentile(vals, 90), digits) if vals else None
         rows.append(row)
