@@ -208,12 +208,28 @@ class WhisperSTT:
         avg_logprob = result.scores[0] * len(tokens) / (len(tokens) + 1)  # length_penalty 1, as the library
         if result.no_speech_prob > NO_SPEECH_THRESHOLD and avg_logprob < LOG_PROB_THRESHOLD:
             return ""
-        return tokenizer.decode(tokens).strip()
+        return drop_repeat(tokenizer.decode(tokens).strip())
 
     def _has_speech(self, samples: np.ndarray) -> bool:
         from voicecli.vad import has_speech
 
         return has_speech(samples)
+
+
+def drop_repeat(text: str) -> str:
+    """Cut a transcript that starts over: "Tell me about the ocean? Tell me about" → the first part.
+
+    A window that ends soon after the speech sometimes makes Whisper decode the utterance a second
+    time (the library's ``transcribe()`` guards against it with its own repetition check). A tail
+    that repeats the beginning, for at least half of it and two words or more, is dropped.
+    """
+    words = text.split()
+    norm = [w.lower().strip(".,!?;:'\"") for w in words]
+    for cut in range(2, len(words) - 1):
+        tail = norm[cut:]
+        if len(tail) >= 2 and len(tail) * 2 >= cut and norm[: len(tail)] == tail:
+            return " ".join(words[:cut])
+    return text
 
 
 def load_stt(model_dir: str | os.PathLike[str], **options) -> WhisperSTT:

@@ -33,7 +33,7 @@ from voicecli.interfaces import Audio
 from voicecli.vad import Endpointer
 from voicecli.wer import normalize, wer
 
-GOODBYE = re.compile(r"^\W*(ok(ay)?\W+)?(good\s?bye|bye(\W+bye)?|see you( later)?|that'?s all|stop listening|exit|quit)"
+GOODBYE = re.compile(r"^\W*(ok(ay)?\W+)?((good\s?bye|bye|see you( later)?|that'?s all|stop listening|exit|quit)\W*)+"
                      r"(\W+(now|for now|thanks?|thank you))*\W*$", re.IGNORECASE)
 FAREWELL = "Goodbye."
 
