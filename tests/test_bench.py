@@ -285,3 +285,20 @@ def test_record_then_live_bench_measures_the_engine_overhead(tmp_path):
     assert result.overhead()["samples"] == 1
     row = result.row("word")
     assert row["raw_ms"] > 0 and row["overhead_ms"] == pytest.approx(row["ttfa_ms"] - row["raw_ms"], abs=0.2)
+
+
+def test_the_table_fits_a_narrow_terminal_and_shows_p90s_in_a_wide_one():
+    samples = [Sample(s, t, 0, _record(ttfa, ["Hello there,", "world."]), Timeline())
+               for s, base in (("sentence", 400.0), ("adaptive", 150.0), ("seed-sentence", 300.0))
+               for t, ttfa in enumerate((base, base * 3))]
+    result = BenchResult(["sentence", "adaptive", "seed-sentence"], ["a", "b"], 1, 0, 1.0, False, samples)
+
+    def render(width: int) -> str:
+        out = io.StringIO()
+        Console(file=out, width=width).print(bench.render_table(result, width))
+        return out.getvalue()
+
+    narrow, wide = render(80), render(200)
+    assert "…" not in narrow and max(len(line) for line in narrow.splitlines()) <= 80
+    assert "TTFA" in narrow and "TTS calls" not in narrow and "840" not in narrow  # seed-sentence's p90 TTFA
+    assert "TTS calls" in wide and "840" in wide

@@ -669,23 +669,37 @@ def _cell(m: Metric, value: float | None) -> str:
     return f"{value:.0f}"
 
 
-def render_table(result: BenchResult):
-    """A Rich table: median (and p90, dimmed) per strategy; the best median of each column in bold green."""
+_NARROW_HIDDEN = ("tts_calls", "longest_gap_ms", "raw_ms")
+
+
+def render_table(result: BenchResult, width: int = 200):
+    """A Rich table: median (and p90, dimmed) per strategy; the best median of each column in bold green.
+
+    For a terminal narrower than 150 columns the p90s are left out, and below 120 also the columns
+    that repeat another (TTS calls, longest gap, raw parts) and the vertical rules; ``--json`` has all.
+    """
+    from rich import box
     from rich.table import Table
 
+    p90 = width >= 150
+    narrow = width < 120
+    metrics = [m for m in result.metrics if not (narrow and m.key in _NARROW_HIDDEN)]
     mode = "live model" if result.live else f"{len(result.prompts)} recorded traces"
-    caption = ("median [dim]p90[/dim] over traces × runs; times in ms; chars: mean chunk length; synth: total "
-               "synthesis; gap: silence after the first audio; tail: last token to end of speech; natural: chunks "
-               "ending at a sentence, clause or line end; best per column in [bold green]green[/bold green] (lowest; highest for natural)")
+    caption = ("median [dim]p90[/dim]" if p90 else "median (all p90s in --json)")
+    caption += (" over traces × runs; times in ms; chars: mean chunk length; synth: total synthesis; gap: silence "
+                "after the first audio; tail: last token to end of speech; natural: chunks ending at a sentence, "
+                "clause or line end; best per column in [bold green]green[/bold green] (lowest; highest for natural)")
     if result.live:
         caption += "; raw parts: llama.cpp to the first chunk's text + Piper on it alone; overhead: TTFA minus raw parts"
     table = Table(title=f"Chunking strategies · {mode} · {result.runs} run(s)", title_justify="left",
-                  caption=caption, caption_justify="left", header_style="bold")
+                  caption=caption, caption_justify="left", header_style="bold",
+                  box=box.SIMPLE_HEAD if narrow else box.HEAVY_HEAD, show_edge=not narrow,
+                  padding=(0, 0) if narrow else (0, 1))
     table.add_column("strategy", style="cyan", no_wrap=True)
-    for m in result.metrics:
+    for m in metrics:
         table.add_column(m.label, justify="right")
     best: dict[str, float] = {}
-    for m in result.metrics:
+    for m in metrics:
         vals = [r[m.key] for r in result.rows if r.get(m.key) is not None]
         if m.key == "overhead_pct" or m.key == "overhead_ms":
             vals = [abs(v) for v in vals]
@@ -694,12 +708,12 @@ def render_table(result: BenchResult):
     seeds_started = False
     for r in result.rows:
         cells = []
-        for m in result.metrics:
+        for m in metrics:
             v = r.get(m.key)
             text = _cell(m, v)
-            p90 = r.get(m.key + "_p90")
-            if p90 is not None and _cell(m, p90) != text:
-                text += f" [dim]{_cell(m, p90)}[/dim]"
+            tail = r.get(m.key + "_p90")
+            if p90 and tail is not None and _cell(m, tail) != text:
+                text += f" [dim]{_cell(m, tail)}[/dim]"
             cmp = abs(v) if v is not None and m.key.startswith("overhead") else v
             if cmp is not None and len(result.rows) > 1 and cmp == best.get(m.key):
                 text = f"[bold green]{text}[/bold green]"
@@ -794,7 +808,7 @@ def bench_main(strategies: Sequence[str] | None = None, runs: int = 3, traces: s
             result = run_bench(trace_list, strategies, runs, warmup, tts=tts, speed=speed, progress=progress,
                                chunk_options=chunk_options)
 
-    console.print(render_table(result))
+    console.print(render_table(result, console.width))
     console.print(f"[bold]{result.verdict()}[/bold]")
     if result.live:
         ov = result.overhead()
