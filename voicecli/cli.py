@@ -327,7 +327,7 @@ def bench(
     strategies: Annotated[str | None, typer.Option(
         "--strategies", "-s", help="Comma-separated strategies (default: all four plus the seed-sentence/seed-phrase references).",
         show_default=False)] = None,
-    runs: Annotated[int, typer.Option("--runs", "-n", help="Measured runs after one warm-up run.")] = 3,
+    runs: Annotated[int, typer.Option("--runs", "-n", help="Measured runs (after a short warm-up on the longest trace).")] = 3,
     traces: Annotated[Path | None, typer.Option("--traces", help="Trace file to replay (default: the bundled recordings).",
                                                    show_default=False)] = None,
     json_file: Annotated[Path | None, typer.Option("--json", help="Write one row per strategy to this JSON file.",
