@@ -228,3 +228,17 @@ def test_tone_tts_lengths_are_proportional():
     tts = ToneTTS(sample_rate=8000, ms_per_char=100.0)
     assert len(tts.synthesize("abcd")) == 3200
     assert np.abs(tts.synthesize("a")).max() > 0.1
+
+
+def test_feedback_threshold_zero_always_speaks_the_phrase(tmp_path, monkeypatch):
+    monkeypatch.setenv("VOICECLI_DATA_DIR", str(tmp_path))
+    from voicecli.tools import Registry
+
+    def instant(query: str) -> str:
+        """Answers at once."""
+        return "found"
+
+    llm = _tool_trace(ToolCall("instant", '{"query": "x"}', "c1"), "Done.")
+    engine, _, _ = make_engine(llm, chunking="sentence", feedback_after_ms=0, feedback_phrases=["One moment."],
+                               tools=Registry([instant]))
+    assert engine.turn("q")["feedback"] == ["One moment."]

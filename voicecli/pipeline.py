@@ -250,8 +250,10 @@ class Engine:
                 calls, self.tools, timeout_s=self.config.tool_timeout_s, context=self.tool_context)),
             name="voicecli-tools", daemon=True)
         worker.start()
-        worker.join(self.config.feedback_after_ms / 1000.0)
-        if worker.is_alive() and not stop.is_set():
+        always = self.config.feedback_after_ms <= 0  # 0: speak the phrase whatever the tools take
+        if not always:
+            worker.join(self.config.feedback_after_ms / 1000.0)
+        if (always or worker.is_alive()) and not stop.is_set():
             feedback = self._feedback()
             if feedback is not None:
                 speaker.say_audio(*feedback)
