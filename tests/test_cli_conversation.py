@@ -67,10 +67,18 @@ def calc_trace(tmp_path) -> Path:
     return path
 
 
+def test_the_acceptance_question_round_trips(tmp_path, stt):
+    out = tmp_path / "reply.wav"
+    proc = run("chat", "--once", "What is the capital of France?", "--output", str(out), "--json")
+    assert proc.returncode == 0, proc.stderr
+    (rec,) = records(proc)
+    assert rec["response"].strip() and rec["chunks"]
+    assert 0 <= rec["ttft_ms"] <= rec["ttfc_ms"] <= rec["ttfa_ms"]
+    assert wer(rec["spoken"], stt.transcribe(read_audio(out))) < 0.3
+
+
 def test_chat_once_speaks_a_real_reply(tmp_path, stt):
-    # A reply of several chunks. ("What is the capital of France?" gets "The capital of France is Paris.",
-    # which tiny.en hears as "...of Francis Paris." even when Piper speaks it as one sentence: a
-    # homophone, one error in six words; see the README.)
+    # a reply of several chunks
     out = tmp_path / "reply.wav"
     proc = run("chat", "--once", "Why is the sky blue?", "--max-tokens", "80", "--output", str(out), "--json",
                "--no-tools")
