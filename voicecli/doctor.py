@@ -74,9 +74,9 @@ def _timed_load(role: str, loader: Callable[[Any], Any]) -> Check:
 
 
 def _load_stt(path):
-    from faster_whisper import WhisperModel
+    from voicecli.stt import WhisperSTT
 
-    return WhisperModel(str(path), device="cpu", compute_type="int8", local_files_only=True)
+    return WhisperSTT(path)
 
 
 def _load_llm(path):

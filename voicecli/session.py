@@ -106,8 +106,6 @@ def make_tts(s: Settings):
 def make_sink(s: Settings, sample_rate: int):
     from voicecli import playback
 
-    if s.output is not None:
-        check_writable(s.output)
     return playback.make_sink(sample_rate, output=s.output, play=s.play, no_audio=s.no_audio,
                               device=s.resolved("output_device", s.output_device))
 

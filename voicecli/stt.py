@@ -231,6 +231,3 @@ def drop_repeat(text: str) -> str:
             return " ".join(words[:cut])
     return text
 
-
-def load_stt(model_dir: str | os.PathLike[str], **options) -> WhisperSTT:
-    return WhisperSTT(model_dir, **options)

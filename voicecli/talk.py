@@ -28,7 +28,6 @@ from pathlib import Path
 import numpy as np
 
 from voicecli.audio import read_audio, resample
-from voicecli.errors import AudioError
 from voicecli.interfaces import Audio
 from voicecli.vad import Endpointer
 from voicecli.wer import normalize, wer
@@ -93,13 +92,10 @@ class FileSource:
                 events = ep.feed(samples[i:i + step]) if i < len(samples) else ep.flush()
                 for ev in events:
                     if ev.kind == "speech_end" and ev.audio is not None:
-                        if self.realtime:  # as from a microphone: each utterance is a turn, at once
-                            yield Utterance(ev.audio, time.perf_counter(), str(path))
-                            parts.append(ev.audio.samples)
-                            end_t = time.perf_counter()
-                            continue
                         parts.append(ev.audio.samples)
                         end_t = time.perf_counter()
+                        if self.realtime:  # as from a microphone: each utterance is a turn, at once
+                            yield Utterance(ev.audio, end_t, str(path))
             if not parts or end_t is None:
                 self.skipped.append(f"{path}: no speech found")
                 continue
@@ -223,7 +219,3 @@ def run_talk(conv, stt, source, *, console=None, status=None) -> dict[str, int]:
                 mic.turn_stop = None
     return counts
 
-
-def check_inputs(paths: Sequence[Path]) -> None:
-    if not paths:
-        raise AudioError("no input files given", "pass --input FILE.wav, or leave it out to use the microphone")

@@ -113,6 +113,3 @@ class ToneTTS:
         t = np.arange(n, dtype=np.float32) / self.sample_rate
         return (0.3 * np.sin(2 * np.pi * self.freq * t)).astype(np.float32)
 
-
-def load_tts(voice_path: str | Path, **options) -> PiperTTS:
-    return PiperTTS(voice_path, **options)
