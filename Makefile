@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 	touch $@
 
 models: $(STAMP)
-	$(PY) -m voicecli.fetch
+	$(PY) -m voicecli.app.fetch
 
 # The main job on the embedded models: a spoken question in, a spoken answer out (reply.wav),
 # played as well when the machine has a speaker.

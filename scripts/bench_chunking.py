@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from voicecli.chunking import ALL_STRATEGIES, boundary_kind, make_chunker  # noqa: E402
+from voicecli.text.chunking import ALL_STRATEGIES, boundary_kind, make_chunker  # noqa: E402
 
 CORPUS = ROOT / "tests" / "data" / "chunking_corpus.jsonl"
 BUDGET_MS = 50.0

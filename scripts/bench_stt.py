@@ -5,7 +5,7 @@ One model is loaded once and warmed up; then, for each repeat and each file of t
 (``tests/data/speech/references.json``), the library's default ``transcribe()`` and the fast path run
 back to back on the same samples, so both see the same machine load. Latency is wall-clock time from
 the file's samples (at their own rate) to text, resampling included; the fast path's time also
-includes its silence guard. WER is over the whole set (``voicecli.wer``), from the first repeat
+includes its silence guard. WER is over the whole set (``voicecli.text.wer``), from the first repeat
 (decoding is deterministic).
 
 Prints a table and, last, one JSON line. Acceptance target (issue 5): fast-path WER no worse than the
@@ -28,10 +28,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from voicecli.audio import read_audio, resample  # noqa: E402
+from voicecli.audio.files import read_audio  # noqa: E402
+from voicecli.audio.signal import resample  # noqa: E402
 from voicecli.config import resolve_model  # noqa: E402
 from voicecli.stt import SAMPLE_RATE, WhisperSTT  # noqa: E402
-from voicecli.wer import corpus_wer, wer  # noqa: E402
+from voicecli.text.wer import corpus_wer, wer  # noqa: E402
 
 
 def main() -> int:

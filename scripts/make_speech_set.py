@@ -34,7 +34,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from voicecli.audio import read_audio, write_wav  # noqa: E402
+from voicecli.audio.files import read_audio, write_wav  # noqa: E402
 
 LEAD_S, TAIL_S = 0.3, 0.5
 

@@ -6,7 +6,7 @@ prompt (already evaluated, as after start-up), with a fixed sampling seed and ``
 One JSON line per response, each delta with its time since the request (``voicecli.llm.replay``).
 The timing is this machine's: re-record on yours with ``voicecli bench --record FILE.jsonl``.
 
-Usage: ``.venv/bin/python scripts/record_traces.py [--prompts FILE] [--out voicecli/data/traces/default.jsonl]``
+Usage: ``.venv/bin/python scripts/record_traces.py [--prompts FILE] [--out voicecli/bench/data/traces/default.jsonl]``
 """
 
 from __future__ import annotations

@@ -179,7 +179,7 @@ def _png_size(data: bytes) -> tuple[int, int]:
 
 
 def test_plot_gaps_are_found_on_a_constructed_timeline():
-    from voicecli.plot import _gaps
+    from voicecli.bench.plot import _gaps
 
     t = Timeline(0.0, 50.0, [ChunkTiming(0, "a", "a", 10, 10, 20, 20, 120),
                              ChunkTiming(1, "b", "b", 30, 30, 60, 120, 220),  # queued: no gap

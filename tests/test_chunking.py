@@ -14,7 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from voicecli.chunking import (
+from voicecli.engine.types import Chunker
+from voicecli.errors import VoicecliError
+from voicecli.text.chunking import (
     ALL_STRATEGIES,
     STRATEGIES,
     achunk_stream,
@@ -23,8 +25,6 @@ from voicecli.chunking import (
     default_options,
     make_chunker,
 )
-from voicecli.errors import VoicecliError
-from voicecli.interfaces import Chunker
 
 CORPUS = [json.loads(line) for line in (Path(__file__).parent / "data" / "chunking_corpus.jsonl").read_text().splitlines() if line.strip()]
 REAL = [c for c in ALL_STRATEGIES if not c.startswith("seed")]
@@ -417,7 +417,7 @@ def test_achunk_stream_matches_chunk_stream():
     "It was the best of times and the worst of times for them.",
 ])
 def test_adaptive_word_cuts_never_end_on_a_function_word(text):
-    from voicecli.chunking import WEAK_END_WORDS
+    from voicecli.text.chunking import WEAK_END_WORDS
 
     for chunk in chunks("adaptive", text)[:-1]:
         assert chunk.split()[-1].lower().strip(",") not in WEAK_END_WORDS, chunk

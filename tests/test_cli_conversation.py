@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from voicecli.audio import read_audio
-from voicecli.wer import wer
+from voicecli.audio.files import read_audio
+from voicecli.text.wer import wer
 
 HERE = Path(__file__).parent
 SPEECH = HERE / "data" / "speech"
@@ -201,7 +201,7 @@ def test_bad_audio_inputs(tmp_path):
 
 
 def test_silence_only_is_a_clear_message(tmp_path):
-    from voicecli.audio import write_wav
+    from voicecli.audio.files import write_wav
 
     silent = write_wav(tmp_path / "silence.wav", np.zeros(16000 * 2, dtype=np.float32), 16000)
     proc = run("transcribe", str(silent), "--json")
@@ -224,7 +224,7 @@ def test_transcribe_odd_rates_and_json(tmp_path):
 
 
 def test_long_file_is_handled(tmp_path):
-    from voicecli.audio import write_wav
+    from voicecli.audio.files import write_wav
 
     q = read_audio(SPEECH / "question.wav")
     long = np.concatenate([np.zeros(q.rate * 600, dtype=np.float32), q.samples])  # ten minutes

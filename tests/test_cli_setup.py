@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from voicecli import __version__, audio
-from voicecli.audio import Device
+from voicecli import __version__
+from voicecli.audio import devices as audio
+from voicecli.audio.devices import Device
 from voicecli.cli import app
 
 runner = CliRunner()

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from voicecli import audio, doctor
-from voicecli.audio import Device
+from voicecli.app import doctor
+from voicecli.audio import devices as audio
+from voicecli.audio.devices import Device
 from voicecli.cli import app
 from voicecli.errors import AudioError
 

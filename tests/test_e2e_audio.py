@@ -30,9 +30,10 @@ import numpy as np
 import pytest
 from pulse import RATE, PulseServer, PulseUnavailable, die_with_parent, end_process, frame_levels
 
-from voicecli.audio import read_audio, resample
-from voicecli.talk import FAREWELL
-from voicecli.wer import normalize, wer
+from voicecli.app.talk import FAREWELL
+from voicecli.audio.files import read_audio
+from voicecli.audio.signal import resample
+from voicecli.text.wer import normalize, wer
 
 SPEECH = Path(__file__).parent / "data" / "speech"
 REFERENCES = json.loads((SPEECH / "references.json").read_text())
@@ -191,7 +192,7 @@ def trim(samples: np.ndarray) -> np.ndarray:
 
 def as_audio(samples: np.ndarray):
     """16 kHz samples as the STT's input type."""
-    from voicecli.interfaces import Audio
+    from voicecli.engine.types import Audio
 
     return Audio(samples, RATE)
 

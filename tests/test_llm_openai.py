@@ -15,8 +15,8 @@ import httpx
 import pytest
 from fake_openai_server import FakeOpenAIServer, Reply, chunk, ending, refused_url, sse, text_events
 
+from voicecli.engine.types import LLM, ToolCall
 from voicecli.errors import LLMError, VoicecliError
-from voicecli.interfaces import LLM, ToolCall
 from voicecli.llm.openai import (
     LLMServerError,
     OpenAIChatLLM,

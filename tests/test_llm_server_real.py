@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 from voicecli.config import resolve_model
-from voicecli.interfaces import ToolCall
+from voicecli.engine.types import ToolCall
 from voicecli.llm.openai import OpenAIChatLLM, list_models
 
 pytestmark = pytest.mark.models

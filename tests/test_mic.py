@@ -11,9 +11,10 @@ import types
 import numpy as np
 import pytest
 
-from voicecli import audio
+from voicecli.audio import devices as audio
+from voicecli.audio.mic import Microphone
+from voicecli.audio.signal import dbfs
 from voicecli.errors import AudioError
-from voicecli.mic import Microphone, dbfs
 
 
 class FakeStream:

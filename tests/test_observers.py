@@ -7,14 +7,14 @@ import json
 
 from rich.console import Console
 
-from voicecli.events import EventBus
+from voicecli.app.log import ConversationLog
+from voicecli.app.view import TurnView, metrics_line
+from voicecli.audio.sinks import NullSink
+from voicecli.engine.events import EventBus
+from voicecli.engine.metrics import TurnMetrics
+from voicecli.engine.turn import Engine, EngineConfig
 from voicecli.llm.replay import ReplayLLM
-from voicecli.log import ConversationLog
-from voicecli.metrics import TurnMetrics
-from voicecli.pipeline import Engine, EngineConfig
-from voicecli.playback import NullSink
 from voicecli.tts import ToneTTS
-from voicecli.ui import TurnView, metrics_line
 
 
 def run_turn(*observers, text="Hello there. How are you today?", chunking="sentence"):

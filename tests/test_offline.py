@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from voicecli.app.offline import OFFLINE_ENV, enforce_offline_env
 from voicecli.config import PROJECT_ROOT, resolve_model
-from voicecli.offline import OFFLINE_ENV, enforce_offline_env
 
 # Installed as sitecustomize.py on PYTHONPATH, so it runs at the start of every Python process the
 # command starts (a console script included) and logs network attempts to $VOICECLI_NET_AUDIT_LOG.
@@ -99,7 +99,7 @@ def test_keeps_what_the_user_set():
     assert env["HF_HUB_DISABLE_TELEMETRY"] == "1"
 
 
-HUB_LOOKUP = ("from voicecli.offline import enforce_offline_env; {call}\n"
+HUB_LOOKUP = ("from voicecli.app.offline import enforce_offline_env; {call}\n"
               "from faster_whisper.utils import download_model\n"
               "try:\n    download_model('tiny.en')\nexcept Exception as e:\n    print(type(e).__name__)\n")
 

@@ -8,12 +8,12 @@ import time
 import numpy as np
 import pytest
 
+from voicecli.audio.sinks import NullSink, WavSink
+from voicecli.engine.events import EventBus, Recorder
+from voicecli.engine.turn import INTERRUPTED_MARK, Engine, EngineConfig, trim_history
+from voicecli.engine.types import ToolCall
 from voicecli.errors import LLMError
-from voicecli.events import EventBus, Recorder
-from voicecli.interfaces import ToolCall
 from voicecli.llm.replay import ReplayLLM, Trace
-from voicecli.pipeline import INTERRUPTED_MARK, Engine, EngineConfig, trim_history
-from voicecli.playback import NullSink, WavSink
 from voicecli.tts import ToneTTS
 
 REPLY = "The capital of France is Paris. It is known for the Eiffel Tower, which was built in 1889."

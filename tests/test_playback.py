@@ -7,7 +7,8 @@ import wave
 import numpy as np
 import pytest
 
-from voicecli.playback import NullSink, PlaybackClock, TeeSink, WavSink
+from voicecli.audio.sinks import NullSink, TeeSink, WavSink
+from voicecli.engine.clock import PlaybackClock
 
 
 def test_back_to_back_chunks_have_no_gap():

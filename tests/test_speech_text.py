@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from voicecli.chunking import STRATEGIES, chunk_stream, make_chunker
-from voicecli.speech_text import DEFAULT_CODE_PLACEHOLDER, SpeechText, to_speech
+from voicecli.text.chunking import STRATEGIES, chunk_stream, make_chunker
+from voicecli.text.speech import DEFAULT_CODE_PLACEHOLDER, SpeechText, to_speech
 
 CASES = {
     "heading": [("## Ingredients", "Ingredients"), ("# Summary of results", "Summary of results")],

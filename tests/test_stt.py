@@ -9,13 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from voicecli.audio import read_audio, resample
+from voicecli.audio.files import read_audio
+from voicecli.audio.signal import resample
+from voicecli.audio.vad import Endpointer
 from voicecli.config import PROJECT_ROOT, ROLES
+from voicecli.engine.types import STT, Audio
 from voicecli.errors import ModelMissing, VoicecliError
-from voicecli.interfaces import STT, Audio
 from voicecli.stt import FAST_MAX_S, WhisperSTT, check_model_dir
-from voicecli.vad import Endpointer
-from voicecli.wer import corpus_wer, wer
+from voicecli.text.wer import corpus_wer, wer
 
 SPEECH = Path(__file__).parent / "data" / "speech"
 REFS: dict[str, str] = json.loads((SPEECH / "references.json").read_text(encoding="utf-8"))

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from voicecli.app.talk import FileSource, is_echo, is_goodbye
 from voicecli.stt import drop_repeat
-from voicecli.talk import FileSource, is_echo, is_goodbye
 
 SPEECH = Path(__file__).parent / "data" / "speech"
 
@@ -42,8 +42,8 @@ def test_drop_repeat_cuts_a_transcript_that_starts_over():
 def test_file_source_finds_the_utterance_and_reports_silence(tmp_path):
     import numpy as np
 
-    from voicecli.audio import write_wav
-    from voicecli.vad import Endpointer
+    from voicecli.audio.files import write_wav
+    from voicecli.audio.vad import Endpointer
 
     silent = write_wav(tmp_path / "silent.wav", np.zeros(16000, dtype=np.float32), 16000)
     source = FileSource([SPEECH / "question.wav", silent], Endpointer())

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from voicecli.interfaces import ToolCall
+from voicecli.engine.types import ToolCall
 from voicecli.tools import ToolContext, ToolError, build_registry, builtin, run_tool_calls
 from voicecli.tools.calc import CalcError, evaluate
 

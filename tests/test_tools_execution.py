@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from voicecli.interfaces import ToolCall
+from voicecli.engine.types import ToolCall
 from voicecli.tools import Registry, ToolContext, assistant_message, run_tool_calls
 
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from voicecli.interfaces import ToolCall
+from voicecli.engine.types import ToolCall
 from voicecli.tools import FEEDBACK_PHRASES, FeedbackPicker, ToolMarkupFilter, detect_tool_format
 from voicecli.tools.markup import FORMATS, tool_prompt
 

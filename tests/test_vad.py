@@ -11,9 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from voicecli.audio import read_audio, resample
-from voicecli.interfaces import Audio
-from voicecli.vad import WINDOW, Endpointer, SileroVAD, VadEvent, has_speech, speech_probabilities
+from voicecli.audio.files import read_audio
+from voicecli.audio.signal import resample
+from voicecli.audio.vad import WINDOW, Endpointer, SileroVAD, VadEvent, has_speech, speech_probabilities
+from voicecli.engine.types import Audio
 
 SPEECH = Path(__file__).parent / "data" / "speech"
 LEAD_S, TAIL_S = 0.3, 0.5  # the silence make_speech_set.py puts around every utterance

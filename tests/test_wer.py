@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from voicecli.wer import corpus_wer, edit_distance, normalize, number_words, wer
+from voicecli.text.wer import corpus_wer, edit_distance, normalize, number_words, wer
 
 
 @pytest.mark.parametrize("n, words", [

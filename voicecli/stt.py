@@ -35,9 +35,9 @@ from pathlib import Path
 
 import numpy as np
 
-from voicecli.audio import resample
+from voicecli.audio.signal import resample
+from voicecli.engine.types import Audio
 from voicecli.errors import ModelMissing, VoicecliError
-from voicecli.interfaces import Audio
 
 SAMPLE_RATE = 16000
 FAST_MAX_S = 25.0  # longer audio takes the library's path (the window cannot exceed 30 s)
@@ -211,7 +211,7 @@ class WhisperSTT:
         return drop_repeat(tokenizer.decode(tokens).strip())
 
     def _has_speech(self, samples: np.ndarray) -> bool:
-        from voicecli.vad import has_speech
+        from voicecli.audio.vad import has_speech
 
         return has_speech(samples)
 

@@ -23,8 +23,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from voicecli.engine.types import StreamItem, ToolCall
 from voicecli.errors import LLMError, ModelMissing, VoicecliError
-from voicecli.interfaces import StreamItem, ToolCall
 
 
 @contextlib.contextmanager

@@ -36,8 +36,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from voicecli.engine.types import StreamItem, ToolCall
 from voicecli.errors import LLMError, VoicecliError
-from voicecli.interfaces import StreamItem, ToolCall
 
 log = logging.getLogger(__name__)
 

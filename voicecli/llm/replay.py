@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from voicecli.engine.types import LLM, StreamItem, ToolCall
 from voicecli.errors import LLMError
-from voicecli.interfaces import LLM, StreamItem, ToolCall
 
 TRACE_VERSION = 1
 

@@ -18,8 +18,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from voicecli.engine.types import ToolCall
 from voicecli.errors import VoicecliError
-from voicecli.interfaces import ToolCall
 from voicecli.tools.registry import Registry, Tool, ToolContext, ToolError
 
 DEFAULT_TIMEOUT_S = 10.0

@@ -1,9 +1,4 @@
-"""Where the assistant's speech goes, and the playback clock every sink shares.
-
-The ``PlaybackClock`` models real-time playback: a chunk handed over at time ``t`` starts at
-``max(t, end of the previous chunk)`` and plays for its duration. When it arrives after the previous
-chunk ended, playback ran dry: one underrun, and the wait is gap. The pipeline and the benchmark use
-the same clock, so ``--no-audio``, ``--output FILE.wav`` and a real speaker report the same metrics.
+"""Where the assistant's speech goes (the timing of it is ``voicecli.engine.clock``'s business).
 
 Sinks:
 - ``NullSink`` (``--no-audio``): nothing plays.
@@ -19,58 +14,14 @@ from __future__ import annotations
 import collections
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from voicecli.audio import resample, resolve_device, sounddevice, supported_rate, write_wav
+from voicecli.audio.devices import resolve_device, sounddevice, supported_rate
+from voicecli.audio.files import write_wav
+from voicecli.audio.signal import resample
 from voicecli.errors import AudioError
-
-
-@dataclass
-class Slot:
-    """One chunk on the playback clock (seconds on the pipeline's monotonic clock)."""
-
-    ready: float
-    start: float
-    duration: float
-
-    @property
-    def end(self) -> float:
-        return self.start + self.duration
-
-
-@dataclass
-class PlaybackClock:
-    slots: list[Slot] = field(default_factory=list)
-    underruns: int = 0
-    gap: float = 0.0  # seconds of silence after the first audio, while more was expected
-    longest_gap: float = 0.0
-
-    def add(self, ready: float, duration: float) -> Slot:
-        """A chunk of ``duration`` seconds became ready to play at ``ready``."""
-        if self.slots and ready > self.slots[-1].end:
-            wait = ready - self.slots[-1].end
-            self.underruns += 1
-            self.gap += wait
-            self.longest_gap = max(self.longest_gap, wait)
-        start = max(ready, self.slots[-1].end) if self.slots else ready
-        slot = Slot(ready, start, duration)
-        self.slots.append(slot)
-        return slot
-
-    @property
-    def first_start(self) -> float | None:
-        return self.slots[0].start if self.slots else None
-
-    @property
-    def end(self) -> float | None:
-        return self.slots[-1].end if self.slots else None
-
-    def started_by(self, t: float) -> int:
-        """How many chunks had started playing by time ``t`` (what the user heard, at least in part)."""
-        return sum(1 for s in self.slots if s.start <= t)
 
 
 class NullSink:

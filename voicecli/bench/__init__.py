@@ -8,7 +8,7 @@ How a benchmark runs (replay mode, the default)::
                 Engine(ReplayLLM([trace]), real Piper, NullSink) . turn()  →  turn record + timeline
 
 Every strategy sees the very same token stream at the very same pace, through the very same engine
-the user runs (``voicecli.pipeline``); only the chunker differs. Playback is simulated by the
+the user runs (``voicecli.engine.turn``); only the chunker differs. Playback is simulated by the
 pipeline's ``PlaybackClock`` (a ``NullSink`` plays nothing), so no sound card is needed and the
 figures are those ``--no-audio`` reports. Replays must chunk deterministically: the chunk texts of a
 trace are compared across runs of a strategy, and any difference is an error, not noise.
@@ -21,8 +21,8 @@ the first spoken chunk's text (streamed directly, same seed and cache state) plu
 synthesise that chunk alone.
 
 Traces are recorded with :func:`record_traces` (``voicecli bench --record FILE.jsonl``); the bundled
-set ``voicecli/data/traces/default.jsonl`` was recorded from the embedded SmolLM2-135M over
-``voicecli/data/prompts.txt`` by ``scripts/record_traces.py``.
+set ``voicecli/bench/data/traces/default.jsonl`` was recorded from the embedded SmolLM2-135M over
+``voicecli/bench/data/prompts.txt`` by ``scripts/record_traces.py``.
 
 No Typer here: :func:`bench_main` takes plain arguments and raises ``VoicecliError`` for mistakes.
 """
@@ -38,12 +38,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from voicecli.chunking import ALL_STRATEGIES, make_chunker
+from voicecli.audio.sinks import NullSink
+from voicecli.engine.events import Event, EventBus
+from voicecli.engine.turn import DEFAULT_SYSTEM_PROMPT, Engine, EngineConfig
 from voicecli.errors import VoicecliError
-from voicecli.events import Event, EventBus
 from voicecli.llm.replay import RecordingLLM, ReplayLLM, Trace, load_traces
-from voicecli.pipeline import DEFAULT_SYSTEM_PROMPT, Engine, EngineConfig
-from voicecli.playback import NullSink
+from voicecli.text.chunking import ALL_STRATEGIES, make_chunker
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 DEFAULT_PROMPTS = DATA_DIR / "prompts.txt"
@@ -822,7 +822,7 @@ def bench_main(strategies: Sequence[str] | None = None, runs: int = 3, traces: s
         write_json(result, json_out)
         console.print(f"wrote {json_out}")
     if plot_out is not None:
-        from voicecli.plot import plot_timelines
+        from voicecli.bench.plot import plot_timelines
 
         ti = result.representative_trace()
         plot_timelines(result.timelines(ti), plot_out, prompt=result.prompts[ti] if result.prompts else None)

@@ -27,10 +27,11 @@ from pathlib import Path
 
 import numpy as np
 
-from voicecli.audio import read_audio, resample
-from voicecli.interfaces import Audio
-from voicecli.vad import Endpointer
-from voicecli.wer import normalize, wer
+from voicecli.audio.files import read_audio
+from voicecli.audio.signal import resample
+from voicecli.audio.vad import Endpointer
+from voicecli.engine.types import Audio
+from voicecli.text.wer import normalize, wer
 
 GOODBYE = re.compile(r"^\W*(ok(ay)?\W+)?((good\s?bye|bye|see you( later)?|that'?s all|stop listening|exit|quit)\W*)+"
                      r"(\W+(now|for now|thanks?|thank you))*\W*$", re.IGNORECASE)
@@ -176,8 +177,8 @@ class MicSource:
 
 def run_talk(conv, stt, source, *, console=None, status=None) -> dict[str, int]:
     """The conversation loop. ``conv`` is a ``session.Conversation``; returns counts for the summary."""
+    from voicecli.app.view import print_error
     from voicecli.errors import LLMError
-    from voicecli.ui import print_error
 
     counts = {"turns": 0, "empty": 0, "echo": 0}
     last_spoken = ""

@@ -22,18 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from voicecli import audio as _audio
+from voicecli.audio import devices as _audio
+from voicecli.audio.signal import SILENCE_DB, dbfs
 from voicecli.errors import AudioError
-
-SILENCE_DB = -120.0
-
-
-def dbfs(samples: np.ndarray) -> float:
-    """RMS level in dB relative to full scale (``SILENCE_DB`` for an empty or silent block)."""
-    if len(samples) == 0:
-        return SILENCE_DB
-    rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64))))
-    return max(SILENCE_DB, 20.0 * np.log10(rms)) if rms > 0 else SILENCE_DB
 
 
 def input_device(spec: str | int | None) -> int | None:

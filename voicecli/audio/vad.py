@@ -33,7 +33,7 @@ from typing import Literal
 
 import numpy as np
 
-from voicecli.interfaces import Audio
+from voicecli.engine.types import Audio
 
 VAD_RATE = 16000
 WINDOW = 512  # samples per Silero window at 16 kHz (32 ms)
@@ -211,7 +211,7 @@ class Endpointer:
         self.reset()
         samples = audio.samples
         if audio.rate != self.rate:
-            from voicecli.audio import resample
+            from voicecli.audio.signal import resample
 
             samples = resample(samples, audio.rate, self.rate)
         step = max(1, int(self.rate * block_ms / 1000))

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from voicecli.audio import check_writable
+from voicecli.audio.files import check_writable
 from voicecli.config import resolve, resolve_model
+from voicecli.engine.types import LLM
 from voicecli.errors import VoicecliError
-from voicecli.interfaces import LLM
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -104,7 +104,7 @@ def make_tts(s: Settings):
 
 
 def make_sink(s: Settings, sample_rate: int):
-    from voicecli import playback
+    from voicecli.audio import sinks as playback
 
     return playback.make_sink(sample_rate, output=s.output, play=s.play, no_audio=s.no_audio,
                               device=s.resolved("output_device", s.output_device))
@@ -129,10 +129,10 @@ class Conversation:
     """Builds the engine from settings with a spinner, wires the observers, runs turns."""
 
     def __init__(self, settings, console: Console, *, need_llm: bool = True, need_stt: bool = False):
-        from voicecli.events import EventBus
-        from voicecli.log import ConversationLog
-        from voicecli.pipeline import DEFAULT_STRATEGY, DEFAULT_SYSTEM_PROMPT, Engine, EngineConfig
-        from voicecli.ui import TurnView
+        from voicecli.app.log import ConversationLog
+        from voicecli.app.view import TurnView
+        from voicecli.engine.events import EventBus
+        from voicecli.engine.turn import DEFAULT_STRATEGY, DEFAULT_SYSTEM_PROMPT, Engine, EngineConfig
 
         self.settings, self.console = settings, console
         self.bus = EventBus()

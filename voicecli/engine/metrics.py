@@ -1,4 +1,4 @@
-"""Per-turn figures, computed only by watching events (see ``voicecli.events``).
+"""Per-turn figures, computed only by watching events (see ``voicecli.engine.events``).
 
 All times in the record are milliseconds from the turn's first LLM request, except ``stt_ms`` and
 ``endpoint_to_audio_ms`` (from the end of the user's speech). The playback side uses the same
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from voicecli.events import Event
-from voicecli.playback import PlaybackClock
+from voicecli.engine.clock import PlaybackClock
+from voicecli.engine.events import Event
 
 
 def _ms(a: float | None, b: float | None) -> float | None:

@@ -15,7 +15,7 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.text import Text
 
-from voicecli.events import Event
+from voicecli.engine.events import Event
 
 STATE_STYLE = {"listening": "cyan", "hearing you": "green", "thinking": "yellow", "speaking": "magenta"}
 

@@ -16,10 +16,10 @@ import typer
 from rich.console import Console
 
 from voicecli import __version__
+from voicecli.app.session import Conversation, emit_json
+from voicecli.app.view import print_error
 from voicecli.config import resolve
 from voicecli.errors import VoicecliError
-from voicecli.session import Conversation, emit_json
-from voicecli.ui import print_error
 
 app = typer.Typer(
     name="voicecli",
@@ -117,7 +117,7 @@ def _console(json_mode: bool) -> Console:
 # --- conversation ------------------------------------------------------------------------------
 
 def _settings(**kw):
-    from voicecli.session import Settings
+    from voicecli.app.session import Settings
 
     return Settings(**{k: v for k, v in kw.items() if v is not None or k in ("chunking",)})
 
@@ -248,8 +248,8 @@ def talk(
     feedback_after_ms: FeedbackOpt = None,
 ) -> None:
     """Talk to the assistant: it listens, answers by voice, and listens again. [dim]Say "goodbye" or press Ctrl-C to stop.[/]"""
-    from voicecli.talk import FileSource, MicSource, run_talk
-    from voicecli.vad import Endpointer
+    from voicecli.app.talk import FileSource, MicSource, run_talk
+    from voicecli.audio.vad import Endpointer
 
     settings = _settings(chunking=chunking, llm_model=llm_model, stt_model=stt_model, voice=voice, llm_url=llm_url,
                          llm_model_name=llm_model_name, llm_timeout=llm_timeout, llm=llm, speed=speed,
@@ -264,7 +264,7 @@ def talk(
         source = FileSource(input_, endpointer, realtime=realtime)
         source.check()
     else:
-        from voicecli.mic import Microphone
+        from voicecli.audio.mic import Microphone
 
         source = MicSource(Microphone(settings.resolved("input_device", input_device)), endpointer, barge_in=barge_in)
     conv = Conversation(settings, console, need_stt=True)
@@ -295,7 +295,7 @@ def transcribe(
     stt_model: SttModelOpt = None, language: LanguageOpt = None, stt_fast: SttPathOpt = True,
 ) -> None:
     """Speech to text for audio files."""
-    from voicecli.audio import read_audio
+    from voicecli.audio.files import read_audio
     from voicecli.config import resolve_model
     from voicecli.stt import WhisperSTT
 
@@ -380,7 +380,7 @@ def devices(json_: JsonOpt = False) -> None:
     """List audio input and output devices, their default sample rates, and the defaults."""
     from rich.table import Table
 
-    from voicecli.audio import list_devices
+    from voicecli.audio.devices import list_devices
 
     devs = list_devices()
     if json_:
@@ -402,7 +402,7 @@ def devices(json_: JsonOpt = False) -> None:
 @app.command(rich_help_panel="Setup")
 def doctor(json_: JsonOpt = False) -> None:
     """Check the installation: libraries, models (loaded and timed), audio devices, with a fix for each failure."""
-    from voicecli.doctor import print_report, run_checks
+    from voicecli.app.doctor import print_report, run_checks
 
     checks = run_checks()
     if json_:
@@ -452,7 +452,7 @@ def _root(
 
 def main() -> None:
     try:
-        from voicecli.offline import enforce_offline_env
+        from voicecli.app.offline import enforce_offline_env
 
         enforce_offline_env()
     except ImportError:

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from voicecli.config import data_dir
+from voicecli.engine.events import Event
 from voicecli.errors import VoicecliError
-from voicecli.events import Event
 
 
 def default_log_path() -> Path:

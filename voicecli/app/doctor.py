@@ -92,7 +92,7 @@ def _load_tts(path):
 
 
 def check_devices() -> list[Check]:
-    from voicecli.audio import list_devices
+    from voicecli.audio.devices import list_devices
     from voicecli.errors import VoicecliError
 
     try:

@@ -1,0 +1,1 @@
+"""The application: the session (composition root), the talk loop, the view, the log, doctor, fetch."""

@@ -1,0 +1,1 @@
+"""The engine: stage interfaces, typed events, one turn's composition, the speaker, metrics."""

@@ -1,0 +1,56 @@
+"""The playback clock: when each piece of audio plays, and the silences between them.
+
+A piece handed over at time ``t`` starts at ``max(t, end of the previous piece)`` and plays for its
+duration. When it arrives after the previous one ended, playback ran dry: one underrun, and the wait
+is gap. The speaker keeps one clock per turn and announces every slot in an event, so the metrics,
+the view and the benchmark all read the same schedule, whatever the sink (speaker, WAV file, none).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Slot:
+    """One chunk on the playback clock (seconds on the pipeline's monotonic clock)."""
+
+    ready: float
+    start: float
+    duration: float
+
+    @property
+    def end(self) -> float:
+        return self.start + self.duration
+
+
+@dataclass
+class PlaybackClock:
+    slots: list[Slot] = field(default_factory=list)
+    underruns: int = 0
+    gap: float = 0.0  # seconds of silence after the first audio, while more was expected
+    longest_gap: float = 0.0
+
+    def add(self, ready: float, duration: float) -> Slot:
+        """A chunk of ``duration`` seconds became ready to play at ``ready``."""
+        if self.slots and ready > self.slots[-1].end:
+            wait = ready - self.slots[-1].end
+            self.underruns += 1
+            self.gap += wait
+            self.longest_gap = max(self.longest_gap, wait)
+        start = max(ready, self.slots[-1].end) if self.slots else ready
+        slot = Slot(ready, start, duration)
+        self.slots.append(slot)
+        return slot
+
+    @property
+    def first_start(self) -> float | None:
+        return self.slots[0].start if self.slots else None
+
+    @property
+    def end(self) -> float | None:
+        return self.slots[-1].end if self.slots else None
+
+    def started_by(self, t: float) -> int:
+        """How many chunks had started playing by time ``t`` (what the user heard, at least in part)."""
+        return sum(1 for s in self.slots if s.start <= t)

@@ -1,0 +1,1 @@
+"""Text: chunking a streamed reply, speech text, word error rate."""
