@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from voicecli import config as vconfig
+from voicecli.config import settings as vsettings
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ class IsolatedEnv:
     def write_config(self, text: str) -> Path:
         """Write the TOML config file (and forget any cached read of it)."""
         self.config.write_text(text, encoding="utf-8")
-        vconfig._read_config.cache_clear()
+        vsettings._read_config.cache_clear()
         return self.config
 
     def environ(self, **extra: str) -> dict[str, str]:
@@ -44,9 +45,9 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Is
     env.config.parent.mkdir()
     monkeypatch.setenv("VOICECLI_CONFIG", str(env.config))
     monkeypatch.setenv("VOICECLI_DATA_DIR", str(env.data))
-    vconfig._read_config.cache_clear()
+    vsettings._read_config.cache_clear()
     yield env
-    vconfig._read_config.cache_clear()
+    vsettings._read_config.cache_clear()
 
 
 def default_model_paths() -> dict[str, Path]:

@@ -12,9 +12,9 @@ import pytest
 from typer.testing import CliRunner
 
 from voicecli import __version__
-from voicecli.audio import devices as audio
 from voicecli.audio.devices import Device
 from voicecli.cli import app
+from voicecli.cli import setup as audio  # where the devices command looks them up
 
 runner = CliRunner()
 

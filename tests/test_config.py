@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from voicecli import config
-from voicecli.config import ROLES, resolve, resolve_model
+from voicecli.config import ROLES, Settings, resolve_model
 from voicecli.errors import ModelMissing, VoicecliError
 
 LAYERS = ("flag", "env", "config", "default")
@@ -17,7 +17,7 @@ def _setup_layers(isolated_env, monkeypatch, key: str, present: tuple[str, ...])
     """Set ``key`` in each layer in ``present`` to a value naming that layer; return the flag value."""
     env_name = f"VOICECLI_{key.upper()}"
     if "config" in present:
-        isolated_env.write_config(f'{key} = "/from/config"\nunrelated = 1\n')
+        isolated_env.write_config(f'{key} = "/from/config"\n')
     if "env" in present:
         monkeypatch.setenv(env_name, "/from/env")
     return "/from/flag" if "flag" in present else None
@@ -57,9 +57,9 @@ def test_plain_setting_precedence(isolated_env, monkeypatch, top):
         monkeypatch.setenv("VOICECLI_CHUNKING", "phrase")
     flag = "word" if "flag" in present else None
 
-    s = resolve("chunking", flag, default="adaptive")
+    s = Settings.load({"chunking": flag})
 
-    assert (s.value, s.source) == {
+    assert (s.chunking, s.source("chunking")) == {
         "flag": ("word", "flag"),
         "env": ("phrase", "env VOICECLI_CHUNKING"),
         "config": ("sentence", f"config {isolated_env.config}"),
@@ -69,8 +69,8 @@ def test_plain_setting_precedence(isolated_env, monkeypatch, top):
 
 def test_config_values_keep_their_toml_type(isolated_env):
     isolated_env.write_config("max_tokens = 64\nno_log = true\n")
-    assert resolve("max_tokens").value == 64
-    assert resolve("no_log").value is True
+    s = Settings.load()
+    assert s.max_tokens == 64 and s.no_log is True
 
 
 def test_empty_env_var_counts_as_unset(isolated_env, monkeypatch):
@@ -81,7 +81,7 @@ def test_empty_env_var_counts_as_unset(isolated_env, monkeypatch):
 
 def test_missing_config_file_is_not_an_error(isolated_env):
     assert not isolated_env.config.exists()
-    assert resolve("chunking", default="adaptive").source == "default"
+    assert Settings.load().source("chunking") == "default"
 
 
 def test_models_dir_env_moves_the_defaults(isolated_env, monkeypatch, tmp_path):
@@ -109,9 +109,11 @@ def test_broken_config_is_one_line_error(isolated_env, text):
     assert "VOICECLI_CONFIG" in line  # the hint says how to get out of it
 
 
-def test_broken_config_does_not_matter_when_a_flag_decides(isolated_env):
+def test_broken_config_is_reported_even_when_a_flag_decides(isolated_env):
+    # settings are decided once, from every layer: a broken file is never silently half-read
     isolated_env.write_config("[a\n")
-    assert resolve_model("llm", "/x.gguf").source == "flag"
+    with pytest.raises(VoicecliError, match="cannot read the config file"):
+        resolve_model("llm", "/x.gguf")
 
 
 # --- require(): a missing model is one line naming the path and the fix ------------------------

@@ -9,9 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from voicecli.app import doctor
-from voicecli.audio import devices as audio
 from voicecli.audio.devices import Device
 from voicecli.cli import app
+from voicecli.config import Settings
 from voicecli.errors import AudioError
 
 runner = CliRunner()
@@ -19,7 +19,7 @@ runner = CliRunner()
 
 @pytest.fixture
 def no_devices(monkeypatch):
-    monkeypatch.setattr(audio, "list_devices", lambda: [])
+    monkeypatch.setattr(doctor, "list_devices", lambda: [])
 
 
 @pytest.fixture
@@ -45,7 +45,7 @@ def test_missing_llm_is_a_failure_with_a_fix(fake_stt_and_tts, no_devices, monke
     missing = tmp_path / "gone.gguf"
     monkeypatch.setenv("VOICECLI_LLM_MODEL", str(missing))
 
-    checks = _by_name(doctor.run_checks())
+    checks = _by_name(doctor.run_checks(Settings.load()))
 
     llm = checks["LLM model"]
     assert llm.status == "fail"
@@ -74,14 +74,14 @@ def test_model_that_fails_to_load_is_a_failure(fake_stt_and_tts, no_devices, mon
         raise RuntimeError("bad magic\nmore detail")
 
     monkeypatch.setattr(doctor, "_load_tts", broken)
-    tts = _by_name(doctor.run_checks())["TTS model"]
+    tts = _by_name(doctor.run_checks(Settings.load()))["TTS model"]
     assert tts.status == "fail" and "bad magic" in tts.detail and "\n" not in tts.detail
     assert tts.fix
 
 
 def test_voice_without_its_json_names_the_json(fake_stt_and_tts, no_devices, monkeypatch, tmp_path):
     (tmp_path / "v.onnx.json").unlink()
-    tts = _by_name(doctor.run_checks())["TTS model"]
+    tts = _by_name(doctor.run_checks(Settings.load()))["TTS model"]
     assert tts.status == "fail" and "v.onnx.json" in tts.detail
 
 
@@ -100,20 +100,20 @@ def test_enumeration_error_only_warns(monkeypatch):
     def failing():
         raise AudioError("PortAudio is not working", "install libportaudio2")
 
-    monkeypatch.setattr(audio, "list_devices", failing)
+    monkeypatch.setattr(doctor, "list_devices", failing)
     rows = doctor.check_devices()
     assert [(r.status, r.fix) for r in rows] == [("warn", "install libportaudio2")]
 
 
 def test_devices_found_are_ok(monkeypatch):
     devs = [Device(0, "mic", 1, 0, 16000.0, True, False), Device(1, "spk", 0, 2, 48000.0, False, True)]
-    monkeypatch.setattr(audio, "list_devices", lambda: devs)
+    monkeypatch.setattr(doctor, "list_devices", lambda: devs)
     assert [(r.name, r.status) for r in doctor.check_devices()] == [("microphone", "ok"), ("speaker", "ok")]
 
 
 @pytest.mark.models
 def test_real_models_load_and_no_devices_is_only_a_warning(isolated_env, no_devices):
-    checks = _by_name(doctor.run_checks())
+    checks = _by_name(doctor.run_checks(Settings.load()))
     for role in ("STT", "LLM", "TTS"):
         assert checks[f"{role} model"].status == "ok", checks[f"{role} model"]
         assert "loaded in" in checks[f"{role} model"].detail
@@ -127,10 +127,10 @@ def test_configured_server_down_is_a_failure(isolated_env, monkeypatch):
     from tests.fake_openai_server import refused_url
 
     monkeypatch.setenv("VOICECLI_LLM_URL", refused_url())
-    (check,) = doctor.check_server()
+    (check,) = doctor.check_server(Settings.load())
     assert check.status == "fail" and "connection refused" in check.detail
     assert "--llm-url" in check.fix or "VOICECLI_LLM_URL" in check.fix
 
 
 def test_no_server_configured_means_no_server_check(isolated_env):
-    assert doctor.check_server() == []
+    assert doctor.check_server(Settings.load()) == []

@@ -20,7 +20,6 @@ from voicecli.errors import LLMError, VoicecliError
 from voicecli.llm.openai import (
     LLMServerError,
     OpenAIChatLLM,
-    from_settings,
     iter_sse_data,
     list_models,
     normalize_base_url,
@@ -127,11 +126,14 @@ def test_tool_choice_keywords_pass_through(server, choice):
     assert server.requests[0].json["tool_choice"] == choice
 
 
-def test_api_key_from_env_voicecli_first_then_openai(server, monkeypatch):
+def test_api_key_from_env_voicecli_first_then_openai(server, monkeypatch, isolated_env):
+    from voicecli.app.session import make_llm as app_llm
+    from voicecli.config import Settings
+
     monkeypatch.setenv("OPENAI_API_KEY", "sk-openai")
-    collect(make_llm(server))
+    collect(app_llm(Settings.load({"llm_url": server.url})))
     monkeypatch.setenv("VOICECLI_LLM_API_KEY", "sk-voicecli")
-    collect(make_llm(server))
+    collect(app_llm(Settings.load({"llm_url": server.url})))
     assert [r.headers["Authorization"] for r in server.requests] == ["Bearer sk-openai", "Bearer sk-voicecli"]
 
 
@@ -396,20 +398,20 @@ def test_base_url_is_normalised_and_checked():
         normalize_base_url("localhost:8080/v1")
 
 
-def test_from_settings_reads_env_and_rejects_bad_timeouts(monkeypatch, tmp_path):
-    monkeypatch.setenv("VOICECLI_CONFIG", str(tmp_path / "none.toml"))
+def test_the_server_backend_is_built_from_settings_and_rejects_bad_timeouts(monkeypatch, isolated_env):
+    from voicecli.app.session import make_llm as app_llm
+    from voicecli.config import Settings
+
     monkeypatch.setenv("VOICECLI_LLM_URL", "http://127.0.0.1:9/v1")
     monkeypatch.setenv("VOICECLI_LLM_MODEL_NAME", "m")
     monkeypatch.setenv("VOICECLI_LLM_TIMEOUT", "12.5")
-    llm = from_settings()
+    llm = app_llm(Settings.load())
     assert (llm.base_url, llm.model_name, llm.timeout_s) == ("http://127.0.0.1:9/v1", "m", 12.5)
-    assert from_settings(url="http://other:1/v1", timeout_s=3).timeout_s == 3.0  # a flag wins
+    flags = {"llm_url": "http://other:1/v1", "llm_timeout": 3.0}
+    assert app_llm(Settings.load(flags)).timeout_s == 3.0  # a flag wins
     monkeypatch.setenv("VOICECLI_LLM_TIMEOUT", "soon")
     with pytest.raises(VoicecliError, match="VOICECLI_LLM_TIMEOUT"):
-        from_settings()
-    monkeypatch.delenv("VOICECLI_LLM_URL")
-    with pytest.raises(VoicecliError, match="no LLM server URL"):
-        from_settings(timeout_s=1)
+        Settings.load()
 
 
 # --- through the CLI: a failed turn is one line, keeps what was spoken, and the chat goes on --------

@@ -197,13 +197,20 @@ def test_no_threads_started_at_import():
 # --- notes -----------------------------------------------------------------------------------
 
 
-def _run(name: str, **args):
-    (r,) = run_tool_calls([ToolCall(name, json.dumps(args), "c")], build_registry(entry_points=False))
+def _run(name: str, data_dir=None, **args):
+    context = ToolContext(data_dir=data_dir) if data_dir is not None else None
+    (r,) = run_tool_calls([ToolCall(name, json.dumps(args), "c")], build_registry(entry_points=False), context=context)
     return r
 
 
-def test_notes_persist_across_registries(tmp_path, monkeypatch):
-    monkeypatch.setenv("VOICECLI_DATA_DIR", str(tmp_path / "data"))
+def test_notes_persist_across_registries(tmp_path):
+    data = tmp_path / "data"
+
+    def _run(name: str, **args):  # a fresh registry each call: a new run reads the same file
+        (r,) = run_tool_calls([ToolCall(name, json.dumps(args), "c")], build_registry(entry_points=False),
+                              context=ToolContext(data_dir=data))
+        return r
+
     assert _run("list_notes").result == "There are no notes yet."
     assert _run("add_note", text="Buy oat milk").result == "Saved note #1."
     assert _run("add_note", text="Call the dentist on Friday").result == "Saved note #2."
@@ -217,29 +224,26 @@ def test_notes_persist_across_registries(tmp_path, monkeypatch):
     assert [json.loads(line)["text"] for line in lines] == ["Buy oat milk", "Call the dentist on Friday"]
 
 
-def test_parallel_note_adds_get_distinct_ids(tmp_path, monkeypatch):
-    monkeypatch.setenv("VOICECLI_DATA_DIR", str(tmp_path))
+def test_parallel_note_adds_get_distinct_ids(tmp_path):
     calls = [ToolCall("add_note", json.dumps({"text": f"note {i}"}), str(i)) for i in range(8)]
-    results = run_tool_calls(calls, build_registry(entry_points=False))
+    results = run_tool_calls(calls, build_registry(entry_points=False), context=ToolContext(data_dir=tmp_path))
     assert all(r.ok for r in results)
     ids = [json.loads(line)["id"] for line in (tmp_path / "notes.jsonl").read_text().splitlines()]
     assert sorted(ids) == list(range(1, 9))
 
 
-def test_list_notes_limit_and_corrupt_lines(tmp_path, monkeypatch):
-    monkeypatch.setenv("VOICECLI_DATA_DIR", str(tmp_path))
+def test_list_notes_limit_and_corrupt_lines(tmp_path):
     for i in range(3):
-        _run("add_note", text=f"item {i}")
+        _run("add_note", tmp_path, text=f"item {i}")
     with (tmp_path / "notes.jsonl").open("a") as f:
         f.write("this line is not json\n")
-    listed = _run("list_notes", limit=2).result
+    listed = _run("list_notes", tmp_path, limit=2).result
     assert listed.startswith("3 notes, the last 2")
     assert "item 0" not in listed and "item 2" in listed
 
 
-def test_empty_note_is_an_error(tmp_path, monkeypatch):
-    monkeypatch.setenv("VOICECLI_DATA_DIR", str(tmp_path))
-    assert _run("add_note", text="   ").error == "the note is empty"
+def test_empty_note_is_an_error(tmp_path):
+    assert _run("add_note", tmp_path, text="   ").error == "the note is empty"
     assert not (tmp_path / "notes.jsonl").exists()
 
 

@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from voicecli.audio.signal import resample
+from voicecli.audio.vad import has_speech
 from voicecli.engine.types import Audio
 from voicecli.errors import ModelMissing, VoicecliError
 
@@ -211,8 +212,6 @@ class WhisperSTT:
         return drop_repeat(tokenizer.decode(tokens).strip())
 
     def _has_speech(self, samples: np.ndarray) -> bool:
-        from voicecli.audio.vad import has_speech
-
         return has_speech(samples)
 
 

@@ -12,6 +12,7 @@ Decisions:
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
@@ -45,8 +46,6 @@ class PiperTTS:
                 f"Piper voice config not found: {config_path}",
                 "put the voice's .onnx.json next to the .onnx file",
             )
-        import json
-
         import onnxruntime
         from piper import PiperVoice
         from piper.config import PiperConfig, SynthesisConfig
@@ -104,6 +103,9 @@ class ToneTTS:
         self.synth_s_per_char = synth_s_per_char
         self.freq = freq
         self.calls: list[str] = []
+
+    def warm_up(self) -> None:
+        pass
 
     def synthesize(self, text: str) -> np.ndarray:
         self.calls.append(text)

@@ -16,8 +16,13 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from voicecli.config import resolve_model
-from voicecli.errors import ModelMissing
+from voicecli.audio.devices import list_devices
+from voicecli.config import Settings
+from voicecli.errors import ModelMissing, VoicecliError
+from voicecli.llm.local import LlamaCppLLM
+from voicecli.llm.openai import list_models
+from voicecli.stt import WhisperSTT
+from voicecli.tts import PiperTTS
 
 PACKAGES = {  # import name → distribution name
     "typer": "typer", "rich": "rich", "numpy": "numpy", "faster_whisper": "faster-whisper",
@@ -58,8 +63,8 @@ def check_portaudio() -> Check:
         return Check("PortAudio library", "fail", "not found", "sudo apt-get install libportaudio2")
 
 
-def _timed_load(role: str, loader: Callable[[Any], Any]) -> Check:
-    model = resolve_model(role)
+def _timed_load(settings: Settings, role: str, loader: Callable[[Any], Any]) -> Check:
+    model = settings.model(role)
     try:
         model.require()  # the same message and fix as every command that needs the model
     except ModelMissing as e:
@@ -74,27 +79,18 @@ def _timed_load(role: str, loader: Callable[[Any], Any]) -> Check:
 
 
 def _load_stt(path):
-    from voicecli.stt import WhisperSTT
-
     return WhisperSTT(path)
 
 
 def _load_llm(path):
-    from voicecli.llm.local import LlamaCppLLM
-
     return LlamaCppLLM(path, n_ctx=256)
 
 
 def _load_tts(path):
-    from voicecli.tts import PiperTTS
-
     return PiperTTS(path)
 
 
 def check_devices() -> list[Check]:
-    from voicecli.audio.devices import list_devices
-    from voicecli.errors import VoicecliError
-
     try:
         devs = list_devices()
     except VoicecliError as e:
@@ -109,16 +105,11 @@ def check_devices() -> list[Check]:
     ]
 
 
-def check_server() -> list[Check]:
+def check_server(settings: Settings) -> list[Check]:
     """When an LLM server is configured (``--llm-url`` in the config or env), is it answering?"""
-    from voicecli.config import resolve
-    from voicecli.errors import VoicecliError
-
-    url = resolve("llm_url").value
+    url = settings.llm_url
     if not url:
         return []
-    from voicecli.llm.openai import list_models
-
     t0 = time.perf_counter()
     try:
         served = list_models(str(url))
@@ -128,12 +119,12 @@ def check_server() -> list[Check]:
     return [Check("LLM server", "ok", f"{url}: {', '.join(served[:3]) or 'answering'} ({ms:.0f} ms)")]
 
 
-def run_checks() -> list[Check]:
+def run_checks(settings: Settings) -> list[Check]:
     checks = check_packages()
     checks.append(check_portaudio())
     for role, loader in (("stt", _load_stt), ("llm", _load_llm), ("tts", _load_tts)):
-        checks.append(_timed_load(role, loader))
-    checks += check_server()
+        checks.append(_timed_load(settings, role, loader))
+    checks += check_server(settings)
     checks += check_devices()
     return checks
 

@@ -1,167 +1,114 @@
-"""Settings for a conversation command, and building the stages from them.
+"""The composition root: resolved ``Settings`` in, a running conversation out.
 
-The CLI parses options into ``Settings``; this module resolves them (flag > env > config > default),
-loads the models once, and returns the pieces the pipeline needs. Nothing here knows about Typer.
+The only place that turns settings into stages: it checks the models a command needs (in
+milliseconds, before anything loads), builds the LLM, STT, voice, sink and tools with plain values,
+wires the observers (the view, the log) to the engine's event bus, and runs turns. Nothing here
+knows about Typer.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-import threading
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from rich.console import Console
+
+from voicecli.app.log import ConversationLog, default_log_path
+from voicecli.app.view import TurnView, print_error, print_warning
 from voicecli.audio.files import check_writable
-from voicecli.config import resolve, resolve_model
-from voicecli.engine.types import LLM
+from voicecli.audio.sinks import make_sink
+from voicecli.config import Settings, api_key_from_env, data_dir
+from voicecli.engine.events import EventBus
+from voicecli.engine.metrics import clean
+from voicecli.engine.tools import ToolRunner
+from voicecli.engine.turn import Engine, EngineConfig, TurnResult
+from voicecli.engine.types import LLM, TTS, Heard
 from voicecli.errors import VoicecliError
-
-if TYPE_CHECKING:
-    from rich.console import Console
-
-
-@dataclass
-class Settings:
-    chunking: str | None = None
-    llm: str | None = None  # "replay:FILE" or None
-    llm_model: str | None = None
-    llm_url: str | None = None
-    llm_model_name: str | None = None
-    llm_timeout: float | None = None
-    stt_model: str | None = None
-    voice: str | None = None
-    system_prompt: str | None = None
-    temperature: float | None = None
-    max_tokens: int | None = None
-    n_ctx: int | None = None
-    speed: float = 1.0  # replay speed
-    output: Path | None = None
-    play: bool = False
-    no_audio: bool = False
-    output_device: str | None = None
-    input_device: str | None = None
-    log: Path | None = None
-    no_log: bool = False
-    record: Path | None = None
-    tools: list[Path] = field(default_factory=list)
-    no_tools: bool = False
-    tool_choice: str | None = None
-    max_tool_rounds: int = 3
-    feedback_after_ms: float | None = None
-    json: bool = False
-    language: str | None = None
-    stt_fast: bool = True
-
-    def resolved(self, key: str, flag: Any = None, default: Any = None) -> Any:
-        return resolve(key, flag, default).value
+from voicecli.llm.local import LlamaCppLLM
+from voicecli.llm.openai import OpenAIChatLLM
+from voicecli.llm.replay import RecordingLLM, ReplayLLM
+from voicecli.stt import WhisperSTT
+from voicecli.tools import ToolContext, build_registry
+from voicecli.tts import PiperTTS
 
 
 def check_models(s: Settings, *, llm: bool = True, stt: bool = False) -> None:
     """Fail in milliseconds, before anything loads, when a model the command needs is missing."""
-    resolve_model("tts", s.voice).require()
-    if llm and not s.resolved("llm", s.llm) and not s.resolved("llm_url", s.llm_url):
-        resolve_model("llm", s.llm_model).require()
+    s.model("tts").require()
+    if llm and not s.llm and not s.llm_url:
+        s.model("llm").require()
     if stt:
-        resolve_model("stt", s.stt_model).require()
+        s.model("stt").require()
 
 
 def make_llm(s: Settings) -> LLM:
     """The LLM backend the settings ask for: ``--llm replay:FILE`` > ``--llm-url`` > the local GGUF."""
-    spec = s.resolved("llm", s.llm)
-    if spec:
-        kind, _, arg = str(spec).partition(":")
+    if s.llm:
+        kind, _, arg = s.llm.partition(":")
         if kind != "replay" or not arg:
-            raise VoicecliError(f"--llm {spec}: unknown LLM source", "use --llm replay:TRACE.jsonl, or --llm-url URL")
-        from voicecli.llm.replay import ReplayLLM
-
-        return ReplayLLM.from_file(arg, speed=s.speed)
-    if s.resolved("llm_url", s.llm_url):
-        from voicecli.llm.openai import from_settings
-
-        return from_settings(s.llm_url, s.llm_model_name, s.llm_timeout, temperature=s.temperature,
-                             max_tokens=s.max_tokens)
-    from voicecli.llm.local import LlamaCppLLM
-
-    path = resolve_model("llm", s.llm_model).require()
-    opts = {k: v for k, v in (("temperature", s.temperature), ("max_tokens", s.max_tokens), ("n_ctx", s.n_ctx))
-            if v is not None}
-    return LlamaCppLLM(path, **opts)
-
-
-def make_stt(s: Settings):
-    from voicecli.stt import WhisperSTT
-
-    return WhisperSTT(resolve_model("stt", s.stt_model).require(), language=s.resolved("language", s.language, "en"),
-                      fast=s.stt_fast)
+            raise VoicecliError(f"--llm {s.llm}: unknown LLM source", "use --llm replay:TRACE.jsonl, or --llm-url URL")
+        llm: LLM = ReplayLLM.from_file(arg, speed=s.speed)
+    elif s.llm_url:
+        llm = OpenAIChatLLM(s.llm_url, s.llm_model_name, api_key_from_env(), timeout_s=s.llm_timeout,
+                            connect_timeout_s=s.llm_connect_timeout, temperature=s.temperature,
+                            max_tokens=s.max_tokens)
+    else:
+        opts = {k: v for k, v in (("temperature", s.temperature), ("max_tokens", s.max_tokens), ("n_ctx", s.n_ctx))
+                if v is not None}
+        llm = LlamaCppLLM(s.model("llm").require(), **opts)
+    if s.record is not None:
+        check_writable(s.record, "--record")
+        llm = RecordingLLM(llm, s.record)
+    return llm
 
 
-def make_tts(s: Settings):
-    from voicecli.tts import PiperTTS
-
-    return PiperTTS(resolve_model("tts", s.voice).require())
+def make_stt(s: Settings) -> WhisperSTT:
+    return WhisperSTT(s.model("stt").require(), language=s.language, fast=s.stt_fast)
 
 
-def make_sink(s: Settings, sample_rate: int):
-    from voicecli.audio import sinks as playback
-
-    return playback.make_sink(sample_rate, output=s.output, play=s.play, no_audio=s.no_audio,
-                              device=s.resolved("output_device", s.output_device))
+def make_tts(s: Settings) -> PiperTTS:
+    return PiperTTS(s.model("tts").require())
 
 
-def make_tools(s: Settings):
-    """The tool registry (built-ins, entry points, ``--tools`` modules), or None with ``--no-tools``."""
-    if s.no_tools or s.resolved("no_tools", None) in (True, "1", "true"):
-        return None, None
-    from voicecli.tools import ToolContext, build_registry
-
-    return build_registry(modules=s.tools), ToolContext()
+def make_tools(s: Settings, tts: TTS, bus: EventBus, announce: Any) -> ToolRunner | None:
+    """The tools (built-ins, entry points, ``--tools`` modules) and their phrases, or None with ``--no-tools``."""
+    if s.no_tools:
+        return None
+    context = ToolContext(data_dir=data_dir(), announce=announce)
+    return ToolRunner(build_registry(modules=s.tools), context, tts, bus, timeout_s=s.tool_timeout,
+                      feedback_after_ms=s.feedback_after_ms)
 
 
 def emit_json(obj: Any) -> None:
-    """One JSON object per line on stdout (the human view is on stderr then)."""
-    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    """One JSON object per line on stdout (the human view is on stderr then); never NaN or Infinity."""
+    sys.stdout.write(json.dumps(clean(obj), ensure_ascii=False, allow_nan=False) + "\n")
     sys.stdout.flush()
 
 
-class Conversation:
-    """Builds the engine from settings with a spinner, wires the observers, runs turns."""
+class Session:
+    """A conversation built from settings: models loaded with a spinner, observers wired, turns run."""
 
-    def __init__(self, settings, console: Console, *, need_llm: bool = True, need_stt: bool = False):
-        from voicecli.app.log import ConversationLog
-        from voicecli.app.view import TurnView
-        from voicecli.engine.events import EventBus
-        from voicecli.engine.turn import DEFAULT_STRATEGY, DEFAULT_SYSTEM_PROMPT, Engine, EngineConfig
-
+    def __init__(self, settings: Settings, console: Console, *, need_llm: bool = True, need_stt: bool = False):
         self.settings, self.console = settings, console
         self.bus = EventBus()
-        chunking = settings.resolved("chunking", settings.chunking.value if settings.chunking else None,
-                                     DEFAULT_STRATEGY)
         if settings.output is not None:
-            check_writable(settings.output)
+            check_writable(settings.output, "--output")
         check_models(settings, llm=need_llm, stt=need_stt)
+        self.log: ConversationLog | None = None
+        if need_llm and not settings.no_log:  # opened first: a log that cannot be written fails in milliseconds
+            self.log = ConversationLog(settings.log or default_log_path(),
+                                       on_error=lambda line: print_warning(line, console))
         with console.status("Loading models…", spinner="dots"):
             self.tts = make_tts(settings)
             self.stt = make_stt(settings) if need_stt else None
             self.llm = make_llm(settings) if need_llm else None  # `say` speaks given text: no model
-            if settings.record is not None and self.llm is not None:
-                from voicecli.llm.replay import RecordingLLM
-
-                self.llm = RecordingLLM(self.llm, settings.record)
-            registry, context = make_tools(settings) if need_llm else (None, None)
-            self.sink = make_sink(settings, self.tts.sample_rate)
-            config = EngineConfig(
-                chunking=chunking,
-                system_prompt=settings.resolved("system_prompt", settings.system_prompt, DEFAULT_SYSTEM_PROMPT),
-                tool_choice=settings.tool_choice, max_tool_rounds=settings.max_tool_rounds,
-            )
-            feedback = settings.resolved("feedback_after_ms", settings.feedback_after_ms)
-            if feedback is not None:
-                config.feedback_after_ms = float(feedback)
-            if context is not None:
-                context.announce = self.announce
-            self.engine = Engine(self.llm, self.tts, self.sink, self.bus, config, tools=registry, tool_context=context)
+            self.sink = make_sink(self.tts.sample_rate, output=settings.output, play=settings.play,
+                                  no_audio=settings.no_audio, device=settings.output_device)
+            tools = make_tools(settings, self.tts, self.bus, self.announce) if need_llm else None
+            config = EngineConfig(chunking=settings.chunking, system_prompt=settings.system_prompt if need_llm else "",
+                                  tool_choice=settings.tool_choice, max_tool_rounds=settings.max_tool_rounds)
+            self.engine = Engine(self.llm, self.tts, self.sink, self.bus, config, tools=tools)
             try:
                 self.engine.warm_up()
                 if self.stt is not None:
@@ -172,38 +119,30 @@ class Conversation:
                 raise
         self.view = TurnView(console)
         self.bus.subscribe(self.view)
-        self.log = None
-        if not (settings.no_log or settings.resolved("no_log", None) in (True, "1", "true")):
-            self.log = ConversationLog(settings.resolved("log", settings.log))
+        if self.log is not None:
             self.bus.subscribe(self.log)
-        self._announce_lock = threading.Lock()
+
+    def turn(self, text: str, **kw: Any) -> TurnResult:
+        """One turn; prints its record with ``--json`` and its failure as one line (the conversation goes on)."""
+        return self._report(self.engine.turn(text, **kw))
+
+    def say(self, text: str, *, kind: str = "say", heard: Heard | None = None, **kw: Any) -> TurnResult:
+        return self._report(self.engine.speak(text, kind=kind, heard=heard, **kw))
 
     def announce(self, text: str) -> None:
-        """A timer is due: speak it between turns."""
-        with self._announce_lock:
-            self.console.print(f"[cyan]⏰ {text}[/]")
-            self.sink.play(self.tts.synthesize(text))
+        """A timer is due: spoken after whatever is playing, logged, never in ``--json`` (it is not a turn)."""
+        self.engine.speak(text, kind="announcement")
 
-    def turn(self, text: str, **kw) -> dict[str, Any]:
-        from voicecli.errors import LLMError
-
-        try:
-            record = self.engine.turn(text, **kw)
-        except LLMError as e:
-            rec = getattr(e, "record", None)
-            if rec is not None and self.settings.json:
-                emit_json(rec)
-            raise
+    def _report(self, result: TurnResult) -> TurnResult:
         if self.settings.json:
-            emit_json(record)
-        return record
+            emit_json(result.record.as_dict())
+        if result.error is not None:
+            print_error(result.error, self.console)
+        return result
 
     def close(self) -> None:
         self.engine.close()
         self.view.close()
-        ctx = self.engine.tool_context
-        if ctx is not None:
-            ctx.cancel_timers()
         self.sink.close()
         if self.log is not None:
             self.log.close()

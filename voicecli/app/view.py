@@ -15,31 +15,40 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.text import Text
 
-from voicecli.engine.events import Event
+from voicecli.engine.events import (
+    AudioScheduled,
+    ChunkReady,
+    Event,
+    Token,
+    ToolFinished,
+    TurnDone,
+    TurnStarted,
+)
+from voicecli.engine.metrics import TurnRecord
+from voicecli.errors import VoicecliError
 
 STATE_STYLE = {"listening": "cyan", "hearing you": "green", "thinking": "yellow", "speaking": "magenta"}
 
 
-def metrics_line(rec: dict[str, Any]) -> Text:
+def metrics_line(rec: TurnRecord) -> Text:
     """``TTFT 12 ms · TTFC 40 ms · TTFA 95 ms · 110 tok/s · RTF 0.07 · 0 underruns``"""
 
-    def ms(key: str) -> str:
-        v = rec.get(key)
+    def ms(v: float | None) -> str:
         return "–" if v is None else f"{v:.0f} ms"
 
     parts = []
-    if rec.get("stt_ms") is not None:
-        parts.append(("STT", ms("stt_ms")))
-    if rec.get("endpoint_to_audio_ms") is not None:
-        parts.append(("end of speech→audio", ms("endpoint_to_audio_ms")))
-    parts += [("TTFT", ms("ttft_ms")), ("TTFC", ms("ttfc_ms")), ("TTFA", ms("ttfa_ms"))]
-    if rec.get("tokens_per_s") and rec.get("backend") != "text":
-        parts.append(("", f"{rec['tokens_per_s']:.0f} tok/s"))
-    if rec.get("rtf") is not None:
-        parts.append(("RTF", f"{rec['rtf']:.2f}"))
-    parts.append(("", f"{len(rec.get('chunks') or [])} chunks"))
-    gap = rec.get("gap_ms") or 0
-    parts.append(("", f"{rec.get('underruns', 0)} underruns" + (f" ({gap:.0f} ms gap)" if gap else "")))
+    if rec.stt_ms is not None:
+        parts.append(("STT", ms(rec.stt_ms)))
+    if rec.endpoint_to_audio_ms is not None:
+        parts.append(("end of speech→audio", ms(rec.endpoint_to_audio_ms)))
+    parts += [("TTFT", ms(rec.ttft_ms)), ("TTFC", ms(rec.ttfc_ms)), ("TTFA", ms(rec.ttfa_ms))]
+    if rec.tokens_per_s and rec.backend != "text":
+        parts.append(("", f"{rec.tokens_per_s:.0f} tok/s"))
+    if rec.rtf is not None:
+        parts.append(("RTF", f"{rec.rtf:.2f}"))
+    parts.append(("", f"{len(rec.chunks)} chunks"))
+    gap = rec.gap_ms or 0
+    parts.append(("", f"{rec.underruns} underruns" + (f" ({gap:.0f} ms gap)" if gap else "")))
     text = Text()
     for i, (label, value) in enumerate(parts):
         if i:
@@ -69,6 +78,7 @@ class TurnView:
         self.tools: list[str] = []
         self.feedback: str | None = None
         self.user: str | None = None
+        self.kind = "turn"
 
     # -- rendering
     def __rich__(self) -> Group:
@@ -92,7 +102,7 @@ class TurnView:
             lines.append(Text("  ⚙ " + "  ".join(self.tools), style="cyan"))
         if self.feedback:
             lines.append(Text(f"  “{self.feedback}”", style="dim cyan"))
-        lines.append(Text("▸ ", style="magenta") + body)
+        lines.append(Text("⏰ " if self.kind == "announcement" else "▸ ", style="magenta") + body)
         return Group(*lines)
 
     def _refresh(self, force: bool = False) -> None:
@@ -104,42 +114,45 @@ class TurnView:
     # -- observer
     def __call__(self, ev: Event) -> None:
         with self._lock:
-            k = ev.kind
-            if k == "turn_start":
-                self._reset()
-                self._live = Live(self, console=self.console, auto_refresh=False, transient=False,
-                                  redirect_stdout=False, redirect_stderr=False)
-                self._live.start()
-            elif k == "token":
-                self.pending += ev["text"]
-            elif k == "chunk_ready":
-                self.chunks.append(ev["text"])
-                # the chunker normalises whitespace; drop the consumed part of the pending text
-                consumed = " ".join(ev["text"].split())
-                flat = " ".join(self.pending.split())
-                self.pending = flat[len(consumed):].lstrip() if flat.startswith(consumed) else ""
-            elif k == "audio_start":
-                self.starts[ev["index"]] = (ev.t, ev["end"])
-            elif k == "tool_call":
-                status = "✗" if ev.get("error") else "✓"
-                self.tools.append(f"{ev['name']}({ev.get('arguments')}) {status} {ev.get('result') or ev.get('error')}")
-            elif k == "tool_feedback":
-                self.feedback = ev["text"]
-            elif k == "turn_done":
-                self.pending = ""
-                if self._live is not None:
-                    self._live.refresh()
-                    self._live.stop()
-                    self._live = None
-                    if not self.console.is_terminal:  # Live leaves its last line open off a terminal
-                        self.console.print()
-                rec = ev["record"]
-                if rec.get("interrupted"):
-                    self.console.print(Text("  (interrupted)", style="yellow"))
-                if self.show_metrics:
-                    self.console.print(Text("  ") + metrics_line(rec))
-                return
-            self._refresh(force=k in ("chunk_ready", "audio_start"))
+            match ev:
+                case TurnStarted():
+                    self._reset()
+                    self.kind = ev.kind
+                    self._live = Live(self, console=self.console, auto_refresh=False, transient=False,
+                                      redirect_stdout=False, redirect_stderr=False)
+                    self._live.start()
+                case Token():
+                    self.pending += ev.text
+                case ChunkReady():
+                    self.chunks.append(ev.text)
+                    # the chunker normalises whitespace; drop the consumed part of the pending text
+                    consumed = " ".join(ev.text.split())
+                    flat = " ".join(self.pending.split())
+                    self.pending = flat[len(consumed):].lstrip() if flat.startswith(consumed) else ""
+                case AudioScheduled(kind="chunk"):
+                    self.starts[ev.index] = (ev.start, ev.end)
+                case AudioScheduled(kind="feedback"):
+                    self.feedback = ev.text
+                case ToolFinished():
+                    status = "✗" if ev.error else "✓"
+                    self.tools.append(f"{ev.name}({ev.arguments}) {status} {ev.result or ev.error}")
+                case TurnDone():
+                    self._done(ev.record)
+                    return
+            self._refresh(force=isinstance(ev, (ChunkReady, AudioScheduled)))
+
+    def _done(self, rec: TurnRecord) -> None:
+        self.pending = ""
+        if self._live is not None:
+            self._live.refresh()
+            self._live.stop()
+            self._live = None
+            if not self.console.is_terminal:  # Live leaves its last line open off a terminal
+                self.console.print()
+        if rec.interrupted:
+            self.console.print(Text("  (interrupted)", style="yellow"))
+        if self.show_metrics and self.kind != "announcement":
+            self.console.print(Text("  ") + metrics_line(rec))
 
     def close(self) -> None:
         with self._lock:
@@ -148,7 +161,13 @@ class TurnView:
                 self._live = None
 
 
-def print_error(e, console: Console | None = None) -> None:
+def print_error(e: VoicecliError, console: Console | None = None) -> None:
     """The one line a user sees for a mistake: never wrapped, so scripts can grep it."""
     console = console or Console(stderr=True, highlight=False)
     console.print(Text.assemble(("error: ", "bold red"), e.one_line()), soft_wrap=True)
+
+
+def print_warning(line: str, console: Console | None = None) -> None:
+    """One line that does not stop anything (an unknown config key, a log that cannot be written)."""
+    console = console or Console(stderr=True, highlight=False)
+    console.print(Text.assemble(("warning: ", "bold yellow"), " ".join(line.split())), soft_wrap=True)

@@ -133,14 +133,19 @@ def write_wav(path: str | os.PathLike[str], samples: np.ndarray, rate: int) -> P
     return path
 
 
-def check_writable(path: str | os.PathLike[str]) -> Path:
-    """Fail early (before any model loads) when an output file cannot be created."""
+def check_writable(path: str | os.PathLike[str], what: str = "--output") -> Path:
+    """Fail early (before any model loads) when a file the program will write cannot be created.
+
+    ``what`` names the option in the message ("--output", "--record", "--log").
+    """
     path = Path(path)
     parent = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
-        raise AudioError(f"--output {path} is a directory", "give a file name such as reply.wav")
+        raise AudioError(f"{what} {path} is a directory", "give a file name")
+    if path.exists() and not path.is_file():
+        raise AudioError(f"{what} {path} is not a regular file (a device or a pipe?)", "give a file name")
     if not parent.is_dir():
-        raise AudioError(f"cannot write {path}: folder {parent} does not exist", "create it or choose another --output")
+        raise AudioError(f"cannot write {path}: folder {parent} does not exist", f"create it or choose another {what}")
     if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise AudioError(f"cannot write {path}: permission denied", "choose a writable --output path")
+        raise AudioError(f"cannot write {path}: permission denied", f"choose a writable {what} path")
     return path

@@ -33,6 +33,7 @@ from typing import Literal
 
 import numpy as np
 
+from voicecli.audio.signal import resample
 from voicecli.engine.types import Audio
 
 VAD_RATE = 16000
@@ -211,8 +212,6 @@ class Endpointer:
         self.reset()
         samples = audio.samples
         if audio.rate != self.rate:
-            from voicecli.audio.signal import resample
-
             samples = resample(samples, audio.rate, self.rate)
         step = max(1, int(self.rate * block_ms / 1000))
         events: list[VadEvent] = []

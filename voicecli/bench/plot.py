@@ -14,7 +14,7 @@ Speech lasts far longer than generation (a 1.5 s reply speaks for 10 s or more),
 opens while chunks are still being made, so the view ends shortly after the last synthesis; the end
 of speech is written at the right edge.
 
-matplotlib is imported here only (the ``plot`` extra); the figure is drawn without pyplot, so no
+matplotlib is imported here only (the ``plot`` extra; ``main`` imports this module when asked to plot); the figure is drawn without pyplot, so no
 display or global state is involved.
 """
 
@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from voicecli.bench import Timeline
+    from voicecli.engine.metrics import TurnRecord as Timeline
 
 _PLAY = ("#3b75af", "#86b4dc")
 _SYNTH = "#f0a030"
@@ -51,7 +51,7 @@ def plot_timelines(timelines: Mapping[str, Timeline], path: str | Path, *, promp
 
     names = list(timelines)
     busy = [x for t in timelines.values() for c in t.chunks for x in (c.ready_ms, c.synth_end_ms)
-            if x is not None] + [t.last_token_ms for t in timelines.values() if t.last_token_ms is not None]
+            if x is not None] + [t.llm_ms for t in timelines.values() if t.llm_ms is not None]
     # Gaps can only open while chunks are still being made, so the view ends a little after the last
     # synthesis; what is left is plain playback, summarised at the right edge.
     end = max(busy + [1.0]) * 1.18
@@ -60,8 +60,8 @@ def plot_timelines(timelines: Mapping[str, Timeline], path: str | Path, *, promp
     for lane, name in enumerate(names):
         t = timelines[name]
         y = len(names) - 1 - lane  # first strategy on top
-        if t.first_token_ms is not None and t.last_token_ms is not None:
-            ax.plot([t.first_token_ms, t.last_token_ms], [y - 0.36, y - 0.36], color=_LLM, lw=3, solid_capstyle="butt")
+        if t.ttft_ms is not None and t.llm_ms is not None:
+            ax.plot([t.ttft_ms, t.llm_ms], [y - 0.36, y - 0.36], color=_LLM, lw=3, solid_capstyle="butt")
         for c in t.chunks:
             ax.plot([c.ready_ms, c.ready_ms], [y - 0.44, y - 0.28], color="black", lw=1.0)
             if c.synth_start_ms is not None and c.synth_end_ms is not None:

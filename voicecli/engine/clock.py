@@ -11,13 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
-@dataclass
+@dataclass(frozen=True)
 class Slot:
-    """One chunk on the playback clock (seconds on the pipeline's monotonic clock)."""
+    """One piece of audio on the playback clock (seconds on the pipeline's monotonic clock)."""
 
     ready: float
     start: float
     duration: float
+    wait: float = 0.0  # silence before it while it was expected (an underrun when > 0)
 
     @property
     def end(self) -> float:
@@ -26,20 +27,24 @@ class Slot:
 
 @dataclass
 class PlaybackClock:
+    """One turn's schedule. ``not_before``: what is still playing from before (an announcement waits for it)."""
+
+    not_before: float = 0.0
     slots: list[Slot] = field(default_factory=list)
     underruns: int = 0
     gap: float = 0.0  # seconds of silence after the first audio, while more was expected
     longest_gap: float = 0.0
 
     def add(self, ready: float, duration: float) -> Slot:
-        """A chunk of ``duration`` seconds became ready to play at ``ready``."""
+        """A piece of ``duration`` seconds became ready to play at ``ready``."""
+        wait = 0.0
         if self.slots and ready > self.slots[-1].end:
             wait = ready - self.slots[-1].end
             self.underruns += 1
             self.gap += wait
             self.longest_gap = max(self.longest_gap, wait)
-        start = max(ready, self.slots[-1].end) if self.slots else ready
-        slot = Slot(ready, start, duration)
+        start = max(ready, self.slots[-1].end) if self.slots else max(ready, self.not_before)
+        slot = Slot(ready, start, duration, wait)
         self.slots.append(slot)
         return slot
 
@@ -52,5 +57,5 @@ class PlaybackClock:
         return self.slots[-1].end if self.slots else None
 
     def started_by(self, t: float) -> int:
-        """How many chunks had started playing by time ``t`` (what the user heard, at least in part)."""
+        """How many pieces had started playing by time ``t`` (what the user heard, at least in part)."""
         return sum(1 for s in self.slots if s.start <= t)

@@ -1,26 +1,14 @@
-"""Events with monotonic timestamps: the pipeline emits them, observers (metrics, view, log) watch.
+"""Typed events with monotonic timestamps: the engine emits them, observers (metrics, view, log) watch.
 
-Observers never sit in the data path: the pipeline runs the same with or without them.
+One small frozen dataclass per kind; observers dispatch on the type (``match event: case Token():``).
+Observers never sit in the data path: the engine runs the same with or without them. Times are
+``time.perf_counter()`` seconds; the bus stamps ``t`` when an event is emitted without one.
 
-Event kinds and their data (times are ``time.perf_counter()`` seconds):
+What one turn emits, in order (tool rounds repeat the middle part)::
 
-    turn_start       user: str | None
-    speech_end       (talk) the endpointer decided the user finished
-    stt_done         transcript: str, stt_ms: float
-    llm_request      round: int (0 for the first call, 1.. after tool rounds)
-    token            text: str
-    chunk_ready      index: int, text: str, spoken: str
-    synth_start      index
-    synth_end        index, audio_ms: float
-    audio_start      index             (the chunk began playing on the sink's clock)
-    audio_end        index
-    tool_call        name, arguments, result, error, ms
-    tool_feedback    text              (the "one moment" phrase)
-    underrun         gap_ms
-    interrupted      reason: str
-    llm_done         backend: str
-    turn_done        record: dict      (the turn record)
-    error            message: str
+    TurnStarted ─ [UserSpeechEnded, Transcribed] ─ LLMRequested ─ Token… ─ ChunkReady ─ SynthesisStarted
+      ─ SynthesisDone ─ AudioScheduled … ─ [ToolFinished…, AudioScheduled(kind="feedback")] ─ LLMFinished
+      ─ [Interrupted] ─ [TurnFailed] ─ TurnDone
 """
 
 from __future__ import annotations
@@ -28,30 +16,125 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from voicecli.engine.metrics import TurnRecord
 
 Clock = Callable[[], float]
 
 
 @dataclass(frozen=True)
 class Event:
-    kind: str
-    t: float
-    data: dict[str, Any] = field(default_factory=dict)
-
-    def __getitem__(self, key: str) -> Any:
-        return self.data[key]
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.data.get(key, default)
+    t: float = field(default=None, kw_only=True)  # type: ignore[assignment]  # None: stamped by the bus on emit
 
 
+@dataclass(frozen=True)
+class TurnStarted(Event):
+    """A turn begins. ``kind``: "turn" (the model answers ``user``), "say" (``user`` is spoken as is,
+    the farewell too), or "announcement" (a timer that came due)."""
+
+    user: str | None
+    kind: str = "turn"
+
+
+@dataclass(frozen=True)
+class UserSpeechEnded(Event):
+    """``talk``: the endpointer decided the user had finished (``t`` is when)."""
+
+
+@dataclass(frozen=True)
+class Transcribed(Event):
+    text: str
+    stt_ms: float
+
+
+@dataclass(frozen=True)
+class LLMRequested(Event):
+    round: int  # 0 for the first call, 1.. after tool rounds
+
+
+@dataclass(frozen=True)
+class Token(Event):
+    text: str
+
+
+@dataclass(frozen=True)
+class ChunkReady(Event):
+    """A piece of the reply is ready for the voice: ``text`` as shown, ``speech`` as it will be said."""
+
+    index: int
+    text: str
+    speech: str
+
+
+@dataclass(frozen=True)
+class SynthesisStarted(Event):
+    index: int
+
+
+@dataclass(frozen=True)
+class SynthesisDone(Event):
+    index: int
+    text: str
+    audio_ms: float
+
+
+@dataclass(frozen=True)
+class AudioScheduled(Event):
+    """A piece of audio got its slot on the turn's playback clock (the one clock every sink shares).
+
+    ``start``/``end``: when it plays; ``wait``: the silence before it, after the first audio of the
+    turn (an underrun when > 0). ``kind``: "chunk" (``index`` is the chunk's), "feedback" (a phrase
+    said while tools run) or "announcement".
+    """
+
+    index: int
+    text: str
+    start: float
+    end: float
+    wait: float = 0.0
+    kind: str = "chunk"
+
+
+@dataclass(frozen=True)
+class ToolFinished(Event):
+    name: str
+    arguments: Any
+    result: str | None
+    error: str | None
+    ms: float
+
+
+@dataclass(frozen=True)
+class Interrupted(Event):
+    reason: str
+    spoken_chunks: int
+
+
+@dataclass(frozen=True)
+class LLMFinished(Event):
+    backend: str
+
+
+@dataclass(frozen=True)
+class TurnFailed(Event):
+    message: str
+
+
+@dataclass(frozen=True)
+class TurnDone(Event):
+    record: TurnRecord
+    kind: str = "turn"
+
+
+E = TypeVar("E", bound=Event)
 Observer = Callable[[Event], None]
 
 
 class EventBus:
-    """Fan events out to observers. Thread-safe; an observer that raises is dropped from that event only."""
+    """Fan events out to observers. Thread-safe; an observer that raises is skipped for that event only."""
 
     def __init__(self, clock: Clock = time.perf_counter):
         self.clock = clock
@@ -68,29 +151,30 @@ class EventBus:
             if observer in self._observers:
                 self._observers.remove(observer)
 
-    def emit(self, kind: str, t: float | None = None, **data: Any) -> Event:
-        ev = Event(kind, self.clock() if t is None else t, data)
+    def emit(self, event: E) -> E:
+        if event.t is None:
+            event = replace(event, t=self.clock())
         with self._lock:
             observers = list(self._observers)
         for obs in observers:
             try:
-                obs(ev)
+                obs(event)
             except Exception:  # an observer must never break the pipeline
                 pass
-        return ev
+        return event
 
 
 class Recorder:
-    """An observer that keeps every event (tests, traces, the bench)."""
+    """An observer that keeps every event (tests, the bench)."""
 
     def __init__(self) -> None:
         self.events: list[Event] = []
 
-    def __call__(self, ev: Event) -> None:
-        self.events.append(ev)
+    def __call__(self, event: Event) -> None:
+        self.events.append(event)
 
     def kinds(self) -> list[str]:
-        return [e.kind for e in self.events]
+        return [type(e).__name__ for e in self.events]
 
-    def of(self, kind: str) -> list[Event]:
-        return [e for e in self.events if e.kind == kind]
+    def of(self, kind: type[E]) -> list[E]:
+        return [e for e in self.events if isinstance(e, kind)]

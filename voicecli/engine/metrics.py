@@ -1,21 +1,120 @@
-"""Per-turn figures, computed only by watching events (see ``voicecli.engine.events``).
+"""The turn record, computed only by watching events (see ``voicecli.engine.events``).
 
-All times in the record are milliseconds from the turn's first LLM request, except ``stt_ms`` and
-``endpoint_to_audio_ms`` (from the end of the user's speech). The playback side uses the same
-``PlaybackClock`` as the sinks and the benchmark: a chunk plays from when its audio is ready, or when
-the previous chunk ends, whichever is later.
+Times in the record are milliseconds from the turn's first LLM request, except ``stt_ms`` and
+``endpoint_to_audio_ms`` (from the end of the user's speech). Playback times are the speaker's own
+playback clock, read from ``AudioScheduled`` events: the metrics never recompute the schedule.
+``TurnRecord.as_dict()`` is the ``--json`` contract (``../shared/design/cli.md``): the names never
+change, and a number that is not finite becomes ``null`` (NaN is not JSON).
 """
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass, field
 from typing import Any
 
-from voicecli.engine.clock import PlaybackClock
-from voicecli.engine.events import Event
+from voicecli.engine.events import (
+    AudioScheduled,
+    ChunkReady,
+    Event,
+    Interrupted,
+    LLMFinished,
+    LLMRequested,
+    SynthesisDone,
+    SynthesisStarted,
+    Token,
+    ToolFinished,
+    Transcribed,
+    TurnFailed,
+    TurnStarted,
+    UserSpeechEnded,
+)
 
 
 def _ms(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None else round((b - a) * 1000.0, 1)
+
+
+def clean(value: Any) -> Any:
+    """``value`` with every non-finite float replaced by None, recursively: what JSON can carry."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [clean(v) for v in value]
+    return value
+
+
+@dataclass
+class ChunkRecord:
+    """One chunk of a turn; every time in ms since the LLM request (None: it never got that far)."""
+
+    index: int
+    text: str
+    speech: str
+    ready_ms: float | None
+    synth_start_ms: float | None = None
+    synth_end_ms: float | None = None
+    play_start_ms: float | None = None
+    play_end_ms: float | None = None
+    audio_ms: float | None = None
+
+    @property
+    def synth_ms(self) -> float | None:
+        if self.synth_start_ms is None or self.synth_end_ms is None:
+            return None
+        return round(self.synth_end_ms - self.synth_start_ms, 1)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "speech": self.speech, "ready_ms": self.ready_ms, "synth_ms": self.synth_ms,
+                "audio_ms": self.audio_ms}
+
+
+@dataclass
+class TurnRecord:
+    """One turn, as ``--json`` prints it and the log keeps it (``as_dict``), and as the bench reads it."""
+
+    strategy: str
+    transcript: str | None = None
+    response: str = ""
+    chunks: list[ChunkRecord] = field(default_factory=list)
+    ttft_ms: float | None = None
+    ttfc_ms: float | None = None
+    ttfa_ms: float | None = None
+    stt_ms: float | None = None
+    endpoint_to_audio_ms: float | None = None
+    underruns: int = 0
+    gap_ms: float = 0.0
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    interrupted: bool = False
+    # beyond the contract: where the rest of the time went
+    backend: str | None = None
+    tokens: int = 0
+    tokens_per_s: float | None = None
+    llm_ms: float | None = None
+    synth_total_ms: float = 0.0
+    audio_total_ms: float = 0.0
+    rtf: float | None = None
+    longest_gap_ms: float = 0.0
+    speech_end_ms: float | None = None
+    last_token_to_speech_end_ms: float | None = None
+    feedback: list[str] = field(default_factory=list)
+    error: str | None = None
+    spoken: str = ""
+    user: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name in self.__dataclass_fields__:
+            value = getattr(self, name)
+            out[name] = [c.as_dict() for c in value] if name == "chunks" else value
+        return clean(out)
+
+    @property
+    def first_spoken(self) -> ChunkRecord | None:
+        """The chunk whose audio came first (chunks with nothing speakable are never synthesised)."""
+        return next((c for c in self.chunks if c.synth_end_ms is not None), None)
 
 
 class TurnMetrics:
@@ -30,96 +129,97 @@ class TurnMetrics:
         self.t_first_token: float | None = None
         self.t_last_token: float | None = None
         self.t_first_chunk: float | None = None
-        self.t_first_audio: float | None = None
         self.t_speech_end: float | None = None
         self.transcript: str | None = None
         self.stt_ms: float | None = None
         self.tokens = 0
         self.text: list[str] = []
-        self.chunks: dict[int, dict[str, Any]] = {}
-        self._synth_start: dict[int, float] = {}
-        self.clock = PlaybackClock()
+        self.chunks: dict[int, ChunkRecord] = {}
+        self.slots: list[AudioScheduled] = []
         self.tool_calls: list[dict[str, Any]] = []
         self.feedback: list[str] = []
         self.interrupted = False
         self.backend: str | None = None
-        self.spoken_count: int | None = None
         self.error: str | None = None
 
-    def __call__(self, ev: Event) -> None:
-        k = ev.kind
-        if k == "turn_start":
-            self.reset()
-        elif k == "speech_end":
-            self.t_speech_end = ev.t
-        elif k == "stt_done":
-            self.transcript = ev["transcript"]
-            self.stt_ms = round(ev["stt_ms"], 1)
-        elif k == "llm_request":
-            if self.t_request is None:
-                self.t_request = ev.t
-        elif k == "token":
-            self.tokens += 1
-            self.text.append(ev["text"])
-            self.t_first_token = self.t_first_token or ev.t
-            self.t_last_token = ev.t
-        elif k == "chunk_ready":
-            self.t_first_chunk = self.t_first_chunk or ev.t
-            self.chunks[ev["index"]] = {"text": ev["text"], "ready_ms": _ms(self.t_request, ev.t),
-                                        "synth_ms": None, "audio_ms": None}
-        elif k == "synth_start":
-            self._synth_start[ev["index"]] = ev.t
-        elif k == "synth_end":
-            self.t_first_audio = self.t_first_audio or ev.t
-            c = self.chunks.setdefault(ev["index"], {"text": ev.get("text", ""), "ready_ms": None})
-            c["synth_ms"] = _ms(self._synth_start.get(ev["index"]), ev.t)
-            c["audio_ms"] = round(ev["audio_ms"], 1)
-            self.clock.add(ev.t, ev["audio_ms"] / 1000.0)
-        elif k == "tool_call":
-            self.tool_calls.append({key: ev.get(key) for key in ("name", "arguments", "result", "error", "ms")})
-        elif k == "tool_feedback":
-            self.feedback.append(ev["text"])
-            self.clock.add(ev.t, ev.get("audio_ms", 0.0) / 1000.0)
-        elif k == "interrupted":
-            self.interrupted = True
-            self.spoken_count = ev.get("spoken_chunks")
-        elif k == "llm_done":
-            self.backend = ev.get("backend")
-        elif k == "error":
-            self.error = ev.get("message")
+    def _since_request(self, t: float) -> float | None:
+        return _ms(self.t_request, t)
 
-    def record(self, **extra: Any) -> dict[str, Any]:
+    def __call__(self, ev: Event) -> None:
+        match ev:
+            case TurnStarted():
+                self.reset()
+            case UserSpeechEnded():
+                self.t_speech_end = ev.t
+            case Transcribed():
+                self.transcript, self.stt_ms = ev.text, round(ev.stt_ms, 1)
+            case LLMRequested():
+                self.t_request = self.t_request if self.t_request is not None else ev.t
+            case Token():
+                self.tokens += 1
+                self.text.append(ev.text)
+                self.t_first_token = self.t_first_token or ev.t
+                self.t_last_token = ev.t
+            case ChunkReady():
+                self.t_first_chunk = self.t_first_chunk or ev.t
+                self.chunks[ev.index] = ChunkRecord(ev.index, ev.text, ev.speech, self._since_request(ev.t))
+            case SynthesisStarted() if ev.index in self.chunks:
+                self.chunks[ev.index].synth_start_ms = self._since_request(ev.t)
+            case SynthesisDone() if ev.index in self.chunks:
+                chunk = self.chunks[ev.index]
+                chunk.synth_end_ms = self._since_request(ev.t)
+                chunk.audio_ms = round(ev.audio_ms, 1)
+            case AudioScheduled():
+                self.slots.append(ev)
+                if ev.kind == "chunk" and ev.index in self.chunks:
+                    chunk = self.chunks[ev.index]
+                    chunk.play_start_ms, chunk.play_end_ms = self._since_request(ev.start), self._since_request(ev.end)
+                elif ev.kind == "feedback":
+                    self.feedback.append(ev.text)
+            case ToolFinished():
+                self.tool_calls.append({"name": ev.name, "arguments": ev.arguments, "result": ev.result,
+                                        "error": ev.error, "ms": ev.ms})
+            case Interrupted():
+                self.interrupted = True
+            case LLMFinished():
+                self.backend = ev.backend
+            case TurnFailed():
+                self.error = ev.message
+
+    def record(self, *, spoken: str = "", user: str | None = None, backend: str | None = None) -> TurnRecord:
         chunks = [self.chunks[i] for i in sorted(self.chunks)]
         llm_s = (self.t_last_token - self.t_first_token) if self.t_first_token and self.t_last_token else 0.0
-        synth_total = sum(c["synth_ms"] or 0.0 for c in chunks)
-        audio_total = sum(c["audio_ms"] or 0.0 for c in chunks)
-        rec: dict[str, Any] = {
-            "strategy": self.strategy,
-            "transcript": self.transcript,
-            "response": "".join(self.text),
-            "chunks": chunks,
-            "ttft_ms": _ms(self.t_request, self.t_first_token),
-            "ttfc_ms": _ms(self.t_request, self.t_first_chunk),
-            "ttfa_ms": _ms(self.t_request, self.t_first_audio),
-            "stt_ms": self.stt_ms,
-            "endpoint_to_audio_ms": _ms(self.t_speech_end, self.t_first_audio),
-            "underruns": self.clock.underruns,
-            "gap_ms": round(self.clock.gap * 1000.0, 1),
-            "tool_calls": self.tool_calls,
-            "interrupted": self.interrupted,
-            # beyond the contract: where the rest of the time went
-            "backend": self.backend,
-            "tokens": self.tokens,
-            "tokens_per_s": round((self.tokens - 1) / llm_s, 1) if llm_s > 0 and self.tokens > 1 else None,
-            "llm_ms": _ms(self.t_request, self.t_last_token),
-            "synth_total_ms": round(synth_total, 1),
-            "audio_total_ms": round(audio_total, 1),
-            "rtf": round(synth_total / audio_total, 3) if audio_total else None,
-            "longest_gap_ms": round(self.clock.longest_gap * 1000.0, 1),
-            "speech_end_ms": _ms(self.t_request, self.clock.end),
-            "last_token_to_speech_end_ms": _ms(self.t_last_token, self.clock.end),
-            "feedback": self.feedback,
-            "error": self.error,
-        }
-        rec.update(extra)
-        return rec
+        synth_total = sum(c.synth_ms or 0.0 for c in chunks)
+        audio_total = sum(c.audio_ms or 0.0 for c in chunks)
+        waits = [s.wait for s in self.slots if s.wait > 0]
+        first_audio = self.slots[0].start if self.slots else None
+        speech_end = max((s.end for s in self.slots), default=None)
+        return TurnRecord(
+            strategy=self.strategy,
+            transcript=self.transcript,
+            response="".join(self.text),
+            chunks=chunks,
+            ttft_ms=_ms(self.t_request, self.t_first_token),
+            ttfc_ms=_ms(self.t_request, self.t_first_chunk),
+            ttfa_ms=_ms(self.t_request, first_audio),
+            stt_ms=self.stt_ms,
+            endpoint_to_audio_ms=_ms(self.t_speech_end, first_audio),
+            underruns=len(waits),
+            gap_ms=round(sum(waits) * 1000.0, 1),
+            tool_calls=self.tool_calls,
+            interrupted=self.interrupted,
+            backend=backend or self.backend,
+            tokens=self.tokens,
+            tokens_per_s=round((self.tokens - 1) / llm_s, 1) if llm_s > 0 and self.tokens > 1 else None,
+            llm_ms=_ms(self.t_request, self.t_last_token),
+            synth_total_ms=round(synth_total, 1),
+            audio_total_ms=round(audio_total, 1),
+            rtf=round(synth_total / audio_total, 3) if audio_total else None,
+            longest_gap_ms=round(max(waits, default=0.0) * 1000.0, 1),
+            speech_end_ms=_ms(self.t_request, speech_end),
+            last_token_to_speech_end_ms=_ms(self.t_last_token, speech_end),
+            feedback=self.feedback,
+            error=self.error,
+            spoken=spoken,
+            user=user,
+        )

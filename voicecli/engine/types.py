@@ -8,6 +8,7 @@ calls); the pipeline runs them in threads and connects them with bounded queues.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
@@ -44,6 +45,20 @@ class ToolCall:
         return {"id": self.id, "type": "function", "function": {"name": self.name, "arguments": self.arguments}}
 
 
+def new_call_id() -> str:
+    """An id for a tool call whose backend gave none (OpenAI style: ``call_`` + 24 hex digits)."""
+    return f"call_{uuid.uuid4().hex[:24]}"
+
+
+@dataclass(frozen=True)
+class Heard:
+    """What the user said, in ``talk``: the transcript, when their speech ended (``perf_counter``), the STT cost."""
+
+    text: str
+    speech_end: float
+    stt_ms: float
+
+
 # What an LLM stream yields: a text delta, or a complete tool call (collected by the backend from
 # its own format: OpenAI deltas, `<tool_call>{json}</tool_call>` markup, ...).
 StreamItem = str | ToolCall
@@ -51,9 +66,20 @@ StreamItem = str | ToolCall
 
 @runtime_checkable
 class LLM(Protocol):
-    """A streaming chat model. ``backend`` names it in the turn record ("llama.cpp", "openai", "replay")."""
+    """A streaming chat model, with its capabilities declared (``voicecli.llm.base.LLMBase`` has defaults).
+
+    ``backend`` names it in the turn record ("llama.cpp", "openai", "replay"). ``context_tokens`` is
+    the context window (None: unknown, the engine assumes a large one) and ``reply_tokens`` the
+    longest reply it will write; the engine trims the history to fit both, counting with
+    ``count_tokens``. ``warm_up`` evaluates a prompt prefix before the user waits; ``prefetch`` says
+    whether doing that again between turns pays (a local KV cache does; a server request per turn
+    does not). A wrapper (recording, seeding) forwards every one of these to the model it wraps.
+    """
 
     backend: str
+    context_tokens: int | None
+    reply_tokens: int
+    prefetch: bool
 
     def stream(
         self,
@@ -64,6 +90,10 @@ class LLM(Protocol):
     ) -> Iterator[StreamItem]:
         """Yield text deltas and tool calls as they arrive. Closing the generator stops generation."""
         ...
+
+    def warm_up(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> None: ...
+
+    def count_tokens(self, text: str) -> int: ...
 
 
 @runtime_checkable
@@ -81,6 +111,10 @@ class TTS(Protocol):
         """The whole chunk as mono float32 samples at ``sample_rate``."""
         ...
 
+    def warm_up(self) -> None:
+        """Do the slow first synthesis before the user waits."""
+        ...
+
 
 @runtime_checkable
 class STT(Protocol):
@@ -91,8 +125,8 @@ class STT(Protocol):
 class AudioSink(Protocol):
     """Where the assistant's speech goes: a speaker, a WAV file, or nowhere (``--no-audio``).
 
-    Every sink keeps the same playback clock (see ``voicecli.audio.PlaybackClock``), so the metrics
-    mean the same thing whatever the sink.
+    The speaker keeps the playback clock (``voicecli.engine.clock``), so the metrics mean the same
+    thing whatever the sink.
     """
 
     sample_rate: int

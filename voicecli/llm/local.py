@@ -25,6 +25,8 @@ from typing import Any
 
 from voicecli.engine.types import StreamItem, ToolCall
 from voicecli.errors import LLMError, ModelMissing, VoicecliError
+from voicecli.llm.base import LLMBase
+from voicecli.llm.markup import ToolMarkupFilter, detect_tool_format
 
 
 @contextlib.contextmanager
@@ -44,8 +46,9 @@ def _quiet_stderr():
         os.close(fd)
 
 
-class LlamaCppLLM:
+class LlamaCppLLM(LLMBase):
     backend = "llama.cpp"
+    prefetch = True  # the KV cache keeps what a warm-up evaluated: worth doing between turns
 
     def __init__(
         self,
@@ -80,7 +83,8 @@ class LlamaCppLLM:
                 "check that the file is a complete GGUF model (re-run `make models` for the default)",
             ) from None
         self.path = model_path
-        self.n_ctx = n_ctx
+        self.context_tokens = n_ctx
+        self.reply_tokens = max_tokens
         self.params = dict(temperature=temperature, top_p=top_p, max_tokens=max_tokens, repeat_penalty=repeat_penalty)
         self.chat_template: str = self.llm.metadata.get("tokenizer.chat_template", "") or ""
         self.template_knows_tools = "tool" in self.chat_template
@@ -147,8 +151,6 @@ class LlamaCppLLM:
             tools = None  # a model never taught tools cannot choose one; it answers in text
         markup = None
         if tools:
-            from voicecli.tools import ToolMarkupFilter, detect_tool_format
-
             markup = ToolMarkupFilter(detect_tool_format(self.chat_template))
         chunks = self._complete(messages=self._prepare(messages, None), tools=tools, **params)
         try:

@@ -18,7 +18,7 @@ Decisions worth knowing:
   keeps (and has already spoken) the partial reply; ``partial_chars`` says how much there was.
 - A stream must end with ``[DONE]`` or at least a ``finish_reason``; one that just stops is
   reported as truncated rather than passed off as a complete (short) reply.
-- The API key (``api_key``, else ``$VOICECLI_LLM_API_KEY``, else ``$OPENAI_API_KEY``) goes only into
+- The API key (``api_key``: the app reads ``$VOICECLI_LLM_API_KEY`` or ``$OPENAI_API_KEY``) goes only into
   the ``Authorization`` header: it is never logged, never in ``repr``, and redacted from any server
   text quoted in an error.
 """
@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import socket
 import ssl
 from collections.abc import Iterable, Iterator, Mapping
@@ -38,10 +37,10 @@ import httpx
 
 from voicecli.engine.types import StreamItem, ToolCall
 from voicecli.errors import LLMError, VoicecliError
+from voicecli.llm.base import LLMBase
 
 log = logging.getLogger(__name__)
 
-API_KEY_ENV_VARS = ("VOICECLI_LLM_API_KEY", "OPENAI_API_KEY")
 DEFAULT_TIMEOUT_S = 60.0  # a big model on a busy CPU can think for a while before its first token
 DEFAULT_CONNECT_TIMEOUT_S = 5.0
 _ERROR_BODY_LIMIT = 4096  # bytes of an error response read for the message
@@ -58,7 +57,7 @@ class LLMServerError(LLMError):
         self.status = status
 
 
-class OpenAIChatLLM:
+class OpenAIChatLLM(LLMBase):
     """Streaming chat completions from an OpenAI-compatible server (implements ``LLM``)."""
 
     backend = "openai"
@@ -77,7 +76,7 @@ class OpenAIChatLLM:
     ):
         self.base_url = normalize_base_url(base_url)
         self.model_name = model_name or None
-        self._api_key = api_key if api_key is not None else _api_key_from_env()
+        self._api_key = api_key or None
         for name, value, example in (("timeout", timeout_s, "--llm-timeout 30"),
                                      ("connect timeout", connect_timeout_s, "VOICECLI_LLM_CONNECT_TIMEOUT=10")):
             if not value > 0:
@@ -91,6 +90,7 @@ class OpenAIChatLLM:
             self._options["temperature"] = temperature
         if max_tokens is not None:
             self._options["max_tokens"] = max_tokens
+            self.reply_tokens = max_tokens
         self._options.update(extra_body or {})
         self._client: httpx.Client | None = None
 
@@ -453,49 +453,6 @@ def list_models(base_url: str, api_key: str | None = None, timeout_s: float = 5.
     """The model ids an OpenAI-compatible server serves; raises ``LLMServerError`` when unreachable."""
     with OpenAIChatLLM(base_url, api_key=api_key, timeout_s=timeout_s, connect_timeout_s=timeout_s) as llm:
         return llm.models()
-
-
-def from_settings(
-    url: str | None = None,
-    model_name: str | None = None,
-    timeout_s: float | None = None,
-    connect_timeout_s: float | None = None,
-    **options: Any,
-) -> OpenAIChatLLM:
-    """The server backend from flags, else ``VOICECLI_LLM_URL`` / ``_MODEL_NAME`` / ``_TIMEOUT`` /
-    ``_CONNECT_TIMEOUT``, else the config file keys ``llm_url``, ``llm_model_name``, ``llm_timeout``,
-    ``llm_connect_timeout``. ``options`` go to the constructor (``temperature``, ``max_tokens``)."""
-    from voicecli.config import resolve
-
-    base_url = resolve("llm_url", url)
-    if base_url.value in (None, ""):
-        raise VoicecliError("no LLM server URL given", "pass --llm-url http://HOST:PORT/v1 or set VOICECLI_LLM_URL")
-    return OpenAIChatLLM(
-        str(base_url.value),
-        model_name=resolve("llm_model_name", model_name).value,
-        timeout_s=_seconds(resolve("llm_timeout", timeout_s, DEFAULT_TIMEOUT_S), "--llm-timeout"),
-        connect_timeout_s=_seconds(resolve("llm_connect_timeout", connect_timeout_s, DEFAULT_CONNECT_TIMEOUT_S),
-                                   "VOICECLI_LLM_CONNECT_TIMEOUT"),
-        **options,
-    )
-
-
-def _seconds(setting: Any, what: str) -> float:
-    try:
-        value = float(setting.value)
-    except (TypeError, ValueError):
-        value = float("nan")
-    if not value > 0:  # also catches NaN
-        raise VoicecliError(f"{what} must be a positive number of seconds, got {setting.value!r} (from {setting.source})",
-                            f"e.g. {what} 30" if what.startswith("--") else f"e.g. {what}=10")
-    return value
-
-
-def _api_key_from_env() -> str | None:
-    for name in API_KEY_ENV_VARS:
-        if os.environ.get(name):
-            return os.environ[name]
-    return None
 
 
 def _mask_password(url: str) -> str:

@@ -23,6 +23,7 @@ from typing import Any
 
 from voicecli.engine.types import LLM, StreamItem, ToolCall
 from voicecli.errors import LLMError
+from voicecli.llm.base import LLMBase
 
 TRACE_VERSION = 1
 
@@ -126,7 +127,7 @@ def replay(trace: Trace, speed: float = 1.0, stop: threading.Event | None = None
         yield d.item
 
 
-class ReplayLLM:
+class ReplayLLM(LLMBase):
     """Serves recorded responses in order, one per ``stream()`` call, cycling at the end."""
 
     backend = "replay"
@@ -174,13 +175,26 @@ def _split_words(text: str) -> list[str]:
 
 
 class RecordingLLM:
-    """Wraps a live model and appends each response, with its timing, to a trace file as it ends."""
+    """Wraps a live model and appends each response, with its timing, to a trace file as it ends.
+
+    Everything else is the wrapped model's: its capabilities are forwarded, so recording a
+    conversation changes neither its warm-up, nor its context window, nor its token counting.
+    """
 
     def __init__(self, inner: LLM, path: str | Path, meta: dict[str, Any] | None = None):
         self.inner = inner
         self.backend = inner.backend
+        self.context_tokens = inner.context_tokens
+        self.reply_tokens = inner.reply_tokens
+        self.prefetch = inner.prefetch
         self.path = Path(path)
         self.meta = meta or {}
+
+    def warm_up(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> None:
+        self.inner.warm_up(messages, tools)
+
+    def count_tokens(self, text: str) -> int:
+        return self.inner.count_tokens(text)
 
     def stream(self, messages, *, tools=None, tool_choice=None) -> Iterator[StreamItem]:
         prompt = next((m.get("content") for m in reversed(messages) if m.get("role") == "user"), None)

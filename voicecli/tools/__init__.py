@@ -1,15 +1,13 @@
-"""Tools the assistant can call: registry and schemas, built-ins, parallel execution, call markup.
+"""Tools the assistant can call: registry and schemas, built-ins, parallel execution.
 
 The pieces, for the pipeline and the CLI:
 
 - :func:`build_registry` gathers the built-in tools, the user's ``--tools`` modules and the
   ``voicecli.tools`` entry points into a :class:`Registry`; ``registry.schemas()`` is the ``tools``
   list for the LLM, :func:`describe_tools` what ``voicecli tools --json`` prints.
-- :func:`run_tool_calls` runs one round of :class:`~voicecli.interfaces.ToolCall` in parallel and
+- :func:`run_tool_calls` runs one round of :class:`~voicecli.engine.types.ToolCall` in parallel and
   returns :class:`ToolResult` objects (``as_message()`` for the history, ``as_record()`` for the turn
   record); :func:`assistant_message` is the assistant message that asked for them.
-- :class:`ToolMarkupFilter` turns ``<tool_call>...</tool_call>`` markup in a text stream into calls;
-  :func:`detect_tool_format` picks the format from a chat template.
 - :class:`FeedbackPicker` and ``FEEDBACK_PHRASES``: the "One moment." phrases.
 """
 
@@ -28,7 +26,6 @@ from voicecli.tools.execution import (
     run_tool_calls,
 )
 from voicecli.tools.feedback import FEEDBACK_PHRASES, FeedbackPicker
-from voicecli.tools.markup import FORMATS, ToolFormat, ToolMarkupFilter, detect_tool_format, tool_prompt
 from voicecli.tools.registry import (
     ENTRY_POINT_GROUP,
     Registry,
@@ -63,24 +60,19 @@ __all__ = [
     "DEFAULT_TIMEOUT_S",
     "ENTRY_POINT_GROUP",
     "FEEDBACK_PHRASES",
-    "FORMATS",
     "FeedbackPicker",
     "Registry",
     "Tool",
     "ToolContext",
     "ToolError",
-    "ToolFormat",
-    "ToolMarkupFilter",
     "ToolResult",
     "assistant_message",
     "build_registry",
     "check_arguments",
     "describe_tools",
-    "detect_tool_format",
     "load_entry_point_tools",
     "load_module_tools",
     "new_call_id",
     "run_tool_calls",
     "tool",
-    "tool_prompt",
 ]

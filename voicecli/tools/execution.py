@@ -14,21 +14,15 @@ from __future__ import annotations
 import json
 import threading
 import time
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from voicecli.engine.types import ToolCall
+from voicecli.engine.types import ToolCall, new_call_id  # noqa: F401 (re-exported)
 from voicecli.errors import VoicecliError
 from voicecli.tools.registry import Registry, Tool, ToolContext, ToolError
 
 DEFAULT_TIMEOUT_S = 10.0
 MAX_RESULT_CHARS = 4000  # a tool's answer goes into the model's context: keep it bounded
-
-
-def new_call_id() -> str:
-    """An id for a tool call whose backend gave none (OpenAI style: ``call_`` + 24 hex digits)."""
-    return f"call_{uuid.uuid4().hex[:24]}"
 
 
 @dataclass
@@ -212,7 +206,10 @@ class _Job:
             self._fail(str(e))
             return
         if self.tool.context_param:
-            self.kwargs[self.tool.context_param] = context if context is not None else ToolContext()
+            if context is None:
+                self._fail(f"{call.name} is not available here (it needs the assistant's data directory)")
+                return
+            self.kwargs[self.tool.context_param] = context
 
     def finish(self, result: str | None, error: str | None, ms: float = 0.0) -> None:
         """Record the outcome once: a tool finishing after its timeout changes nothing."""
@@ -247,11 +244,9 @@ def run_tool_calls(
     """Run one round of calls in parallel; results in the order of ``calls``. Never raises for a bad call.
 
     ``timeout_s`` bounds each call (they all start together, so it also bounds the round).
-    ``context`` goes to tools that ask for a :class:`ToolContext`; without one, a default context
-    (the configured data directory, announcements logged) is made when a tool needs it.
+    ``context`` goes to tools that ask for a :class:`ToolContext`; without one, such a call fails
+    with an error result.
     """
-    if context is None and any((t := registry.get(c.name)) and t.context_param for c in calls):
-        context = ToolContext()
     jobs = [_Job(call, registry, context) for call in calls]
     t0 = time.perf_counter()
     for job in jobs:

@@ -51,22 +51,17 @@ def _log_announce(text: str) -> None:
     log.warning("announce (no runtime callback): %s", text)
 
 
-def _default_data_dir() -> Path:
-    from voicecli.config import data_dir
-
-    return data_dir()
-
-
 @dataclass
 class ToolContext:
     """What the runtime lends to tools that ask for it (a parameter annotated ``ToolContext``).
 
-    ``data_dir`` is the only directory built-in tools write to; ``announce(text)`` speaks a sentence
-    outside a turn (a timer that is due). ``timers`` keeps the timers started through this context,
+    ``data_dir`` is the only directory built-in tools write to (the app passes the user data
+    directory; tools never read the configuration); ``announce(text)`` speaks a sentence outside a
+    turn (a timer that is due). ``timers`` keeps the timers started through this context,
     so the runtime can cancel them on exit (they are daemon threads, so they never block exit).
     """
 
-    data_dir: Path = field(default_factory=_default_data_dir)
+    data_dir: Path
     announce: Callable[[str], None] = _log_announce
     timers: list[threading.Timer] = field(default_factory=list)
 

@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from voicecli.engine.types import ToolCall
-from voicecli.tools import FEEDBACK_PHRASES, FeedbackPicker, ToolMarkupFilter, detect_tool_format
-from voicecli.tools.markup import FORMATS, tool_prompt
+from voicecli.llm.markup import FORMATS, ToolMarkupFilter, detect_tool_format, tool_prompt
+from voicecli.tools import FEEDBACK_PHRASES, FeedbackPicker
 
 OPEN, CLOSE = "<tool_call>", "</tool_call>"
 

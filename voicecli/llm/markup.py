@@ -28,8 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from voicecli.engine.types import ToolCall
-from voicecli.tools.execution import new_call_id
+from voicecli.engine.types import ToolCall, new_call_id
 
 
 @dataclass(frozen=True)
