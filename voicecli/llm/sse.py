@@ -141,6 +141,8 @@ def iter_lines(chunks: Iterable[bytes], max_line_bytes: int = MAX_LINE_BYTES) ->
     skip_lf = False  # the last chunk ended with CR: an LF starting the next one belongs to it
     first = True
     for chunk in chunks:
+        if not chunk:
+            continue
         if skip_lf and chunk[:1] == b"\n":
             chunk = chunk[1:]
         skip_lf = False
