@@ -11,6 +11,10 @@ a list of steps: a ``str`` is written as one HTTP chunk, a ``float`` pauses (a s
 connection is dropped with the chunked body unfinished (``end="cut"``), as a crashed server would.
 ``GET /v1/models`` lists ``server.models``; see ``answer_warm_ups`` for start-up requests.
 Nothing here sleeps past shutdown: pauses wait on an event.
+
+A hostile server echoes the client's secret: ``ECHO_KEY`` anywhere in a reply (a step, a body, the
+status line's reason, a model name) is replaced by the bearer token of the request it answers.
+A ``bytes`` step is written as it is, outside the chunked framing: a broken body.
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 
-Step = str | float | threading.Event
+Step = str | bytes | float | threading.Event
+ECHO_KEY = "{{api_key}}"
 
 
 def sse(payload: dict[str, Any] | str) -> str:
@@ -62,6 +67,7 @@ class Reply:
     body: bytes | None = None  # a whole (non-streamed) body, sent with a Content-Length
     end: Literal["close", "cut"] = "close"
     delay_s: float = 0.0  # before the status line: a server that is slow to answer at all
+    reason: str | None = None  # the status line's reason phrase, when not the standard one
 
     @classmethod
     def stream(cls, deltas: list[str], finish_reason: str = "stop") -> Reply:
@@ -153,6 +159,11 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # keep test output clean
         pass
 
+    def _echo(self, data: bytes) -> bytes:
+        """``data`` with ``ECHO_KEY`` replaced by the request's bearer token (a server echoing it)."""
+        token = self.headers.get("Authorization", "").removeprefix("Bearer ")
+        return data.replace(ECHO_KEY.encode(), token.encode())
+
     def _record(self, body: Any) -> None:
         self.fake.requests.append(
             Request(self.command, self.path, dict(self.headers.items()), body, self.client_address[1]))
@@ -161,7 +172,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._record(None)
         if self.path.rstrip("/") == "/v1/models":
             data = [{"id": m, "object": "model", "owned_by": "fake"} for m in self.fake.models]
-            self._send_whole(200, "application/json", json.dumps({"object": "list", "data": data}).encode())
+            self._send_whole(200, "application/json", self._echo(json.dumps({"object": "list", "data": data}).encode()))
         else:
             self._send_whole(404, "application/json", b'{"error": {"message": "Not Found"}}')
 
@@ -180,7 +191,7 @@ class _Handler(BaseHTTPRequestHandler):
         if reply.delay_s and self.fake.pause(reply.delay_s):
             return
         if reply.body is not None:
-            self._send_whole(reply.status, reply.content_type, reply.body)
+            self._send_whole(reply.status, reply.content_type, self._echo(reply.body), reply.reason)
             return
         try:
             self._stream(reply)
@@ -188,15 +199,15 @@ class _Handler(BaseHTTPRequestHandler):
             self.fake.client_gone.set()
             self.close_connection = True
 
-    def _send_whole(self, status: int, content_type: str, body: bytes) -> None:
-        self.send_response(status)
+    def _send_whole(self, status: int, content_type: str, body: bytes, reason: str | None = None) -> None:
+        self.send_response(status, self._echo(reason.encode()).decode() if reason else None)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
 
     def _stream(self, reply: Reply) -> None:
-        self.send_response(reply.status)
+        self.send_response(reply.status, self._echo(reply.reason.encode()).decode() if reply.reason else None)
         self.send_header("Content-Type", reply.content_type)
         self.send_header("Cache-Control", "no-cache")
         self.send_header("Transfer-Encoding", "chunked")
@@ -208,8 +219,11 @@ class _Handler(BaseHTTPRequestHandler):
             elif isinstance(step, float | int):
                 if self.fake.pause(step):
                     break
+            elif isinstance(step, bytes):  # raw, outside the chunked framing
+                self.wfile.write(self._echo(step))
+                self.wfile.flush()
             else:
-                data = step.encode()
+                data = self._echo(step.encode())
                 self.wfile.write(b"%X\r\n%s\r\n" % (len(data), data))
                 self.wfile.flush()
         if reply.end == "cut":

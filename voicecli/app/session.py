@@ -51,7 +51,8 @@ def make_llm(s: Settings) -> LLM:
         llm: LLM = ReplayLLM.from_file(arg, speed=s.speed)
     elif s.llm_url:
         llm = OpenAIChatLLM(s.llm_url, s.llm_model_name, api_key_from_env(), timeout_s=s.llm_timeout,
-                            connect_timeout_s=s.llm_connect_timeout, temperature=s.temperature,
+                            connect_timeout_s=s.llm_connect_timeout, deadline_s=s.llm_deadline,
+                            temperature=s.temperature,
                             max_tokens=s.max_tokens)
     else:
         opts = {k: v for k, v in (("temperature", s.temperature), ("max_tokens", s.max_tokens), ("n_ctx", s.n_ctx))

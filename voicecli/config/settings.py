@@ -87,6 +87,9 @@ class Settings:
                                 panel=P_LLM, low=0, high=3600, exclusive=True, unit="seconds", example="30")
     llm_connect_timeout: float = option(5.0, "Seconds to wait for the server's connection.", CONVERSATION,
                                         panel=P_LLM, low=0, high=600, exclusive=True, unit="seconds", example="10")
+    llm_deadline: float = option(300.0, "Seconds the server may take for a whole reply (its own time, not "
+                                 "the time spent speaking).", CONVERSATION, panel=P_LLM, low=0, high=86400,
+                                 exclusive=True, unit="seconds", example="120")
     system_prompt: str = option(DEFAULT_SYSTEM_PROMPT, "System prompt.", CONVERSATION, panel=P_LLM, flag="--system")
     temperature: float | None = option(None, "Sampling temperature (default: greedy for the local model).",
                                        CONVERSATION, panel=P_LLM, low=0, high=5, example="0.7")

@@ -9,11 +9,19 @@ A trace file is JSON Lines, one LLM response per line:
 ``t_ms`` is the time since the request. A conversation with a tool round is two lines: the
 response that asked for the tool, then the follow-up. ``--llm replay:FILE`` serves the lines in order,
 one per LLM call, starting over after the last one.
+
+A trace file may come from anywhere, so loading it checks everything before anything is replayed:
+it must be a regular file (a FIFO or a device would block or never end) of at most
+``MAX_TRACE_BYTES``; every ``t_ms`` a finite number from 0 to ``MAX_T_MS`` that never goes back;
+every field of the expected type. Each mistake is one ``LLMError`` naming the file, line and delta.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import os
+import stat
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -26,6 +34,9 @@ from voicecli.errors import LLMError
 from voicecli.llm.base import LLMBase
 
 TRACE_VERSION = 1
+MAX_TRACE_BYTES = 64 << 20  # the bundled traces are a few hundred KiB
+MAX_T_MS = 3_600_000.0  # one hour: no recorded reply takes longer; inf would wait forever
+_FIX = "fix or re-record the trace"
 
 
 @dataclass(frozen=True)
@@ -63,49 +74,101 @@ class Trace:
         return cls(tuple(TimedItem(first_ms + i * ms_per_item, it) for i, it in enumerate(items)), prompt)
 
 
+def _time(d: dict[str, Any], last: float, where: str) -> float:
+    t = d.get("t_ms")
+    if isinstance(t, bool) or not isinstance(t, (int, float)):
+        raise LLMError(f"{where}: needs a numeric \"t_ms\"", _FIX)
+    t = float(t) if isinstance(t, float) or abs(t) <= MAX_T_MS else math.inf  # a 400-digit int: no float
+    if not math.isfinite(t) or not 0 <= t <= MAX_T_MS:
+        raise LLMError(f"{where}: t_ms must be from 0 to {MAX_T_MS:.0f} (one hour), got {t:g}", _FIX)
+    if t < last:
+        raise LLMError(f"{where}: t_ms goes backwards ({t:g} < {last:g})", _FIX)
+    return t
+
+
+def _tool_call(tc: Any, j: int, where: str) -> ToolCall:
+    if not isinstance(tc.get("name"), str) or not tc["name"]:
+        raise LLMError(f"{where}: a tool_call needs a \"name\" string", _FIX)
+    args = tc.get("arguments", "{}")
+    if isinstance(args, (dict, list)):
+        try:
+            args = json.dumps(args)
+        except (RecursionError, ValueError):
+            raise LLMError(f"{where}: the tool_call arguments are nested too deeply", _FIX) from None
+    elif not isinstance(args, str):
+        raise LLMError(f"{where}: a tool_call's \"arguments\" must be a JSON string or object", _FIX)
+    call_id = tc.get("id")
+    if call_id is not None and not isinstance(call_id, (str, int)) or isinstance(call_id, bool):
+        raise LLMError(f"{where}: a tool_call's \"id\" must be a string", _FIX)
+    return ToolCall(tc["name"], args, str(call_id or f"call_{j}"))
+
+
 def _parse_line(obj: Any, where: str) -> Trace:
     if not isinstance(obj, dict) or "deltas" not in obj or not isinstance(obj["deltas"], list):
         raise LLMError(f"{where}: not a voicecli trace line (needs a \"deltas\" list)",
                        "record one with `voicecli bench --record FILE.jsonl`")
+    prompt = obj.get("prompt")
+    if prompt is not None and not isinstance(prompt, str):
+        raise LLMError(f"{where}: \"prompt\" must be a string", _FIX)
     deltas: list[TimedItem] = []
     last = 0.0
     for j, d in enumerate(obj["deltas"]):
-        if not isinstance(d, dict) or not isinstance(d.get("t_ms"), (int, float)):
-            raise LLMError(f"{where}, delta {j}: needs a numeric \"t_ms\"", "fix or re-record the trace")
-        t = float(d["t_ms"])
-        if t < last:
-            raise LLMError(f"{where}, delta {j}: t_ms goes backwards ({t} < {last})", "fix or re-record the trace")
-        last = t
+        here = f"{where}, delta {j}"
+        if not isinstance(d, dict):
+            raise LLMError(f"{here}: needs a numeric \"t_ms\"", _FIX)
+        last = _time(d, last, here)
         if isinstance(d.get("text"), str):
-            deltas.append(TimedItem(t, d["text"]))
-        elif isinstance(d.get("tool_call"), dict) and isinstance(d["tool_call"].get("name"), str):
-            tc = d["tool_call"]
-            args = tc.get("arguments", "{}")
-            if not isinstance(args, str):
-                args = json.dumps(args)
-            deltas.append(TimedItem(t, ToolCall(tc["name"], args, str(tc.get("id") or f"call_{j}"))))
+            deltas.append(TimedItem(last, d["text"]))
+        elif isinstance(d.get("tool_call"), dict):
+            deltas.append(TimedItem(last, _tool_call(d["tool_call"], j, here)))
         else:
-            raise LLMError(f"{where}, delta {j}: needs \"text\" or \"tool_call\"", "fix or re-record the trace")
+            raise LLMError(f"{here}: needs \"text\" or \"tool_call\"", _FIX)
     meta = {k: v for k, v in obj.items() if k not in ("deltas", "prompt", "voicecli_trace")}
-    return Trace(tuple(deltas), obj.get("prompt"), meta)
+    return Trace(tuple(deltas), prompt, meta)
+
+
+def _read_lines(path: Path) -> list[bytes]:
+    """The file's lines, read only if it is a regular file of a sane size (a FIFO would block)."""
+    hint = "check the path and that it is a .jsonl text file"
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise LLMError(f"trace file not found: {path}", "record one with `voicecli bench --record FILE.jsonl`") from None
+    except OSError as e:
+        raise LLMError(f"cannot read trace file {path}: {e.strerror}", hint) from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):  # a FIFO, a device, a directory
+        os.close(fd)
+        raise LLMError(f"trace file {path} is not a regular file", hint)
+    with os.fdopen(fd, "rb") as f:
+        if info.st_size > MAX_TRACE_BYTES:
+            raise LLMError(f"trace file {path} is {info.st_size >> 20} MiB; traces over {MAX_TRACE_BYTES >> 20} MiB "
+                           "are refused", "split it, or record fewer responses")
+        try:
+            data = f.read(MAX_TRACE_BYTES + 1)
+        except OSError as e:
+            raise LLMError(f"cannot read trace file {path}: {e.strerror}", hint) from None
+    if len(data) > MAX_TRACE_BYTES:  # it grew while being read
+        raise LLMError(f"trace file {path} is over {MAX_TRACE_BYTES >> 20} MiB", "split it, or record fewer responses")
+    return data.splitlines()
 
 
 def load_traces(path: str | Path) -> list[Trace]:
     path = Path(path)
-    if not path.is_file():
-        raise LLMError(f"trace file not found: {path}", "record one with `voicecli bench --record FILE.jsonl`")
     traces: list[Trace] = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as e:
-        raise LLMError(f"cannot read trace file {path}: {e}", "check the path and that it is a .jsonl text file") from None
-    for n, line in enumerate(lines, 1):
+    for n, raw in enumerate(_read_lines(path), 1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise LLMError(f"{path}:{n}: not UTF-8 text", "check that it is a .jsonl trace file") from None
         if not line.strip():
             continue
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as e:
-            raise LLMError(f"{path}:{n}: invalid JSON ({e.msg})", "fix or re-record the trace") from None
+            raise LLMError(f"{path}:{n}: invalid JSON ({e.msg})", _FIX) from None
+        except (ValueError, RecursionError):  # a number with thousands of digits; nesting past the limit
+            raise LLMError(f"{path}:{n}: JSON too deeply nested or with a number too long", _FIX) from None
         traces.append(_parse_line(obj, f"{path}:{n}"))
     if not traces:
         raise LLMError(f"trace file {path} holds no responses", "record one with `voicecli bench --record FILE.jsonl`")

@@ -4,12 +4,18 @@ Safety rules they keep: they never run code or shell commands (the calculator pa
 see ``calc.py``), and the only file they write is ``notes.jsonl`` in the context's data directory
 (``voicecli.config.data_dir()``, or ``$VOICECLI_DATA_DIR``). A failure the model should hear about
 is a :class:`ToolError` with a sentence it can repeat.
+
+Every argument is checked before anything happens: a timer with a NaN duration is refused, not
+started and then reported as an error. At most ``MAX_PENDING_TIMERS`` timers wait at once. Notes
+are private: the file is created 0600 in a directory created 0700 (see ``voicecli.tools.private``),
+and tightened to that when found looser.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -17,6 +23,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from voicecli.tools import calc, units
+from voicecli.tools.private import append_private, private_dir, read_private
 from voicecli.tools.registry import ToolContext, ToolError
 
 log = logging.getLogger(__name__)
@@ -24,6 +31,9 @@ log = logging.getLogger(__name__)
 NOTES_FILE = "notes.jsonl"
 MAX_NOTE_CHARS = 2000
 MAX_TIMER_S = 24 * 3600
+MAX_PENDING_TIMERS = 20
+MAX_LABEL_CHARS = 100
+MAX_ZONE_CHARS = 64  # the longest IANA name is about 30
 
 
 def _now(tz: ZoneInfo | None = None) -> datetime:
@@ -40,10 +50,12 @@ def get_time(timezone: str | None = None) -> str:
     zone = None
     if timezone:
         try:
+            if len(timezone) > MAX_ZONE_CHARS:
+                raise ValueError("too long")
             zone = ZoneInfo(timezone.strip())
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Europe" is a directory of zones
             raise ToolError(
-                f"unknown time zone '{timezone}'; use an IANA name such as Europe/Paris or America/New_York"
+                f"unknown time zone '{timezone[:MAX_ZONE_CHARS]}'; use an IANA name such as Europe/Paris or America/New_York"
             ) from None
     now = _now(zone)
     offset = now.strftime("%z")
@@ -68,7 +80,11 @@ def convert_units(value: float, from_unit: str, to_unit: str) -> str:
         from_unit: the unit of the value, e.g. km, lb, °F, cup, mph, hours.
         to_unit: the unit wanted, of the same kind.
     """
+    if not math.isfinite(value):
+        raise ToolError("the value must be a finite number")
     result, src, dst = units.convert(value, from_unit, to_unit)
+    if not math.isfinite(result):
+        raise ToolError("the result is too large")
     shown = float(f"{result:.7g}")  # 7 significant digits: plenty to say aloud, no float noise
     return f"{calc.format_number(value)} {src} = {calc.format_number(shown)} {dst}"
 
@@ -92,18 +108,28 @@ def set_timer(ctx: ToolContext, seconds: float = 0, minutes: float = 0, label: s
         label: what the timer is for, e.g. tea.
     """
     total = float(seconds) + 60.0 * float(minutes)
-    if total <= 0:
+    if not math.isfinite(total) or total <= 0:
         raise ToolError("give the timer a positive duration in seconds or minutes")
     if total > MAX_TIMER_S:
         raise ToolError("timers can last at most 24 hours")
-    label = label.strip()
+    label = " ".join(label.split())
+    if len(label) > MAX_LABEL_CHARS:
+        raise ToolError(f"the timer's label is too long (at most {MAX_LABEL_CHARS} characters)")
     what = f"{label} timer" if label else f"{_duration(total)} timer"
-    timer = threading.Timer(total, ctx.announce, args=(f"Your {what} is done.",))
-    timer.daemon = True  # a pending timer never keeps the program alive
-    timer.start()
-    ctx.timers.append(timer)
-    due = _now() + timedelta(seconds=total)
-    return f"Timer set for {_duration(total)}{f' ({label})' if label else ''}; it rings at {due:%H:%M:%S}."
+    reply = f"Timer set for {_duration(total)}{f' ({label})' if label else ''}; it rings at " \
+            f"{_now() + timedelta(seconds=total):%H:%M:%S}."
+    with _timers_lock:  # calls in one round run in parallel: count and start as one step
+        ctx.timers[:] = [t for t in ctx.timers if t.is_alive()]
+        if len(ctx.timers) >= MAX_PENDING_TIMERS:
+            raise ToolError(f"{MAX_PENDING_TIMERS} timers are already waiting; that is the most there can be")
+        timer = threading.Timer(total, ctx.announce, args=(f"Your {what} is done.",))
+        timer.daemon = True  # a pending timer never keeps the program alive
+        timer.start()
+        ctx.timers.append(timer)
+    return reply
+
+
+_timers_lock = threading.Lock()
 
 
 # --- notes -------------------------------------------------------------------------------------
@@ -117,21 +143,21 @@ def _notes_path(ctx: ToolContext) -> Path:
 
 def _read_notes(ctx: ToolContext) -> list[dict[str, Any]]:
     path = _notes_path(ctx)
-    if not path.exists():
+    text = read_private(path)
+    if text is None:
         return []
     notes = []
-    with path.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            note = json.loads(line)
+            if isinstance(note, dict) and isinstance(note.get("text"), str):
+                notes.append(note)
                 continue
-            try:
-                note = json.loads(line)
-                if isinstance(note, dict) and isinstance(note.get("text"), str):
-                    notes.append(note)
-                    continue
-            except json.JSONDecodeError:
-                pass
-            log.warning("%s line %d is not a note; skipped", path, n)
+        except (ValueError, RecursionError):
+            pass
+        log.warning("%s line %d is not a note; skipped", path, n)
     return notes
 
 
@@ -155,9 +181,8 @@ def add_note(ctx: ToolContext, text: str) -> str:
         note_id = max((n.get("id", 0) for n in notes if isinstance(n.get("id"), int)), default=0) + 1
         note = {"id": note_id, "text": text, "created": _now().isoformat(timespec="seconds")}
         path = _notes_path(ctx)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a", encoding="utf-8") as f:
-            f.write(json.dumps(note, ensure_ascii=False) + "\n")
+        private_dir(path.parent)
+        append_private(path, json.dumps(note, ensure_ascii=False) + "\n")
     return f"Saved note #{note_id}."
 
 

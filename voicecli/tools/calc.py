@@ -9,6 +9,13 @@ numbers mean times, ``÷`` means divide, ``^`` means power (not XOR), ``−`` is
 
 Limits keep a request from eating the CPU or memory: at most 200 characters, exponents of at most
 1000 in size, and no result (intermediate ones included) beyond 1e100 in magnitude.
+
+A result is right or refused, never silently wrong. ``0x10`` is refused: the "x means times" rule
+would read it as 0 × 10, Python as sixteen, and nobody can tell which was meant. Python's other
+literal forms are right as Python reads them: ``1_000`` is 1000, ``0b101`` 5, ``0o17`` 15;
+``1e400`` (infinite as a float) is refused as too large, ``1j`` as not a real number. Likewise
+a non-zero value too small for a float (``1e-400``, ``2 ** -2000``, ``1e-200 * 1e-200``) is refused,
+not shown as 0.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from voicecli.tools.registry import ToolError
 MAX_LENGTH = 200
 MAX_EXPONENT = 1000
 MAX_MAGNITUDE = 1e100
+MIN_MAGNITUDE = 1e-100  # below this a float has lost the digits that matter, or became 0
 
 Number = int | float
 
@@ -66,7 +74,13 @@ def normalise(expression: str) -> str:
 def _check(value: Number) -> Number:
     if isinstance(value, float) and not math.isfinite(value) or abs(value) > MAX_MAGNITUDE:
         raise CalcError(f"the result is too large (the limit is {MAX_MAGNITUDE:g})")
+    if value and abs(value) < MIN_MAGNITUDE:
+        raise _too_small()
     return value
+
+
+def _too_small() -> CalcError:
+    return CalcError(f"the result is too small to calculate exactly (the limit is {MIN_MAGNITUDE:g})")
 
 
 def _power(base: Number, exponent: Number) -> Number:
@@ -95,16 +109,28 @@ def _eval(node: ast.AST) -> Number:
     if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
         left, right = _eval(node.left), _eval(node.right)
         if isinstance(node.op, ast.Pow):
-            return _check(_power(left, right))
-        if isinstance(node.op, (ast.Div, ast.FloorDiv, ast.Mod)) and right == 0:
-            raise CalcError("division by zero")
-        return _check(_BINARY[type(node.op)](left, right))
+            result = _power(left, right)
+        else:
+            if isinstance(node.op, (ast.Div, ast.FloorDiv, ast.Mod)) and right == 0:
+                raise CalcError("division by zero")
+            result = _BINARY[type(node.op)](left, right)
+        # A float product, quotient or power of non-zero numbers that came out 0 underflowed.
+        if result == 0 and left and isinstance(node.op, (ast.Mult, ast.Div, ast.Pow)) and \
+                (right or isinstance(node.op, ast.Pow)) and isinstance(result, float):
+            raise _too_small()
+        return _check(result)
     what = _REFUSED.get(type(node), f"'{type(node).__name__}' expressions")
     raise CalcError(f"{what} are not allowed; use only {ALLOWED}")
 
 
+_HEX = re.compile(r"(?<![\w.])0[xX][0-9a-fA-F]")
+
+
 def evaluate(expression: str) -> Number:
     """The value of an arithmetic expression, or :class:`CalcError` saying why not."""
+    if _HEX.search(expression):
+        raise CalcError("hexadecimal numbers such as 0x10 are not supported (is it 0 times 10, or sixteen?); "
+                        "write the number in decimal, and use * for times")
     text = normalise(expression)
     if not text:
         raise CalcError("the expression is empty")
@@ -116,6 +142,11 @@ def evaluate(expression: str) -> Number:
         raise CalcError(
             f"not an arithmetic expression ({getattr(e, 'msg', e)}); use only {ALLOWED}"
         ) from None
+    for node in ast.walk(tree):  # a literal such as 1e-400 is already 0.0 in the tree
+        if isinstance(node, ast.Constant) and node.value == 0 and type(node.value) is float:
+            mantissa = re.split("[eE]", ast.get_source_segment(text, node) or "0")[0]
+            if any(c in "123456789" for c in mantissa):
+                raise _too_small()
     try:
         return _eval(tree)
     except (OverflowError, MemoryError, RecursionError):

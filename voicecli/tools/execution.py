@@ -7,11 +7,21 @@ with ``error`` set, which the model reads as ``"error: ..."`` in the tool messag
 Each call runs in its own daemon thread. Python cannot kill a thread, so a tool that times out keeps
 running in the background until it returns (its result is then dropped); being a daemon thread, it
 never keeps the program from exiting. A thread pool would join such threads at exit instead.
+
+Bounds, since the calls come from a model (or a server) and not from the user: at most
+``MAX_CALLS_PER_ROUND`` calls run in one round (the others get an error result saying so, and stay
+in the record); arguments of at most ``MAX_ARGUMENT_CHARS`` characters, ``MAX_DEPTH`` levels of
+nesting and ``MAX_ITEMS`` values, with no NaN or Infinity (not JSON, though Python's parser takes
+them). Errors sent back to the model are one short line with no file paths and no Python exception
+names: the model cannot use them, and they would show the user's directories to a remote server.
+The full exception goes to the debug log.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -21,8 +31,16 @@ from voicecli.engine.types import ToolCall, new_call_id  # noqa: F401 (re-export
 from voicecli.errors import VoicecliError
 from voicecli.tools.registry import Registry, Tool, ToolContext, ToolError
 
+log = logging.getLogger(__name__)
+
 DEFAULT_TIMEOUT_S = 10.0
 MAX_RESULT_CHARS = 4000  # a tool's answer goes into the model's context: keep it bounded
+MAX_CALLS_PER_ROUND = 8  # a model asking for more in one go is looping, or a server is hostile
+MAX_ARGUMENT_CHARS = 16_000  # the longest built-in argument is a 2000-character note
+MAX_DEPTH = 16  # nesting of the arguments object
+MAX_ITEMS = 1000  # values in the arguments, all levels together
+MAX_ERROR_CHARS = 300
+_SHOWN_CHARS = 100  # of a bad name or bad arguments, quoted in an error
 
 
 @dataclass
@@ -123,8 +141,26 @@ def _coerce(value: Any, schema: dict[str, Any], where: str) -> Any:
     return value
 
 
+def shape_error(arguments: Any) -> str | None:
+    """What makes ``arguments`` too deep or too big to check, or ``None`` (iterative: no recursion)."""
+    stack, items = [(arguments, 1)], 0
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return f"arguments are nested too deeply (at most {MAX_DEPTH} levels)"
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+        for child in children:
+            items += 1
+            if items > MAX_ITEMS:
+                return f"arguments hold too many values (at most {MAX_ITEMS})"
+            stack.append((child, depth + 1))
+    return None
+
+
 def check_arguments(tool: Tool, arguments: Any) -> dict[str, Any]:
     """The keyword arguments for ``tool.fn``, or :class:`ArgumentError` saying what does not match."""
+    if (problem := shape_error(arguments)) is not None:
+        raise ArgumentError(problem)
     if not isinstance(arguments, dict):
         raise ArgumentError(f"arguments must be a JSON object, got {_json_type(arguments)}")
     props = tool.parameters["properties"]
@@ -164,12 +200,68 @@ def _as_text(value: Any) -> str:
     return text
 
 
+_PATH = re.compile(r"""(?:[A-Za-z]:\\|\\\\|~/|(?<![\w.:/])/(?=[\w.~-]))[^\s'"]*""")  # C:\.., \\host, ~/.., /..
+
+
+def _clean(text: str) -> str:
+    """One short line, file paths replaced by <path>."""
+    text = _PATH.sub("<path>", " ".join(text.split()))
+    return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1] + "…"
+
+
 def _error_text(e: BaseException) -> str:
+    """What the model reads when a tool raised: the tool's own words, never Python's internals."""
     if isinstance(e, ToolError):
-        return str(e)
+        return _clean(str(e)) or "the tool failed"
     if isinstance(e, VoicecliError):
-        return e.one_line()
-    return f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+        return _clean(e.one_line())
+    if isinstance(e, OSError):
+        why = (e.strerror or "an input/output error").lower()
+        return f"the tool could not use a file or device ({why})"
+    if isinstance(e, (RecursionError, MemoryError)):
+        return "the tool ran out of room (the input is too big or too deeply nested)"
+    detail = _clean(str(e))
+    return f"the tool failed: {detail}" if detail else "the tool failed"
+
+
+def _shown(text: str) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 1] + "…"
+
+
+class _NotJSON(ValueError):
+    pass
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _NotJSON(f"{name} is not JSON")
+
+
+def _parse_arguments(raw: Any) -> tuple[Any, str | None]:
+    """(parsed arguments, None) or (None, why they cannot be used)."""
+    if not isinstance(raw, str):
+        return None, f"arguments must be JSON text, got {_json_type(raw)}"
+    if len(raw) > MAX_ARGUMENT_CHARS:
+        return None, f"arguments are too long ({len(raw)} characters, at most {MAX_ARGUMENT_CHARS})"
+    if not raw:
+        return {}, None  # an empty string means no arguments
+    try:
+        parsed = json.loads(raw, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as e:
+        return None, f"arguments are not valid JSON ({e.msg}): {_shown(raw)}"
+    except RecursionError:
+        return None, f"arguments are nested too deeply (at most {MAX_DEPTH} levels)"
+    except _NotJSON as e:  # NaN, Infinity: Python's parser takes them, JSON has no such thing
+        return None, f"arguments are not valid JSON ({e})"
+    except ValueError:  # an integer of thousands of digits
+        return None, "arguments hold a number too long to read"
+    return parsed, shape_error(parsed)
+
+
+def _record_text(raw: Any) -> str:
+    """The raw arguments as kept in the record when they could not be used: bounded."""
+    text = raw if isinstance(raw, str) else repr(raw)
+    return text if len(text) <= 1000 else f"{text[:1000]}… ({len(text)} characters)"
 
 
 class _Job:
@@ -183,27 +275,22 @@ class _Job:
         self.kwargs: dict[str, Any] | None = None
         self.tool = registry.get(call.name)
         raw = call.arguments.strip() if isinstance(call.arguments, str) else call.arguments
-        parsed: Any = None
-        bad_json: str | None = None
-        try:
-            parsed = json.loads(raw) if raw else {}  # an empty string means no arguments
-            self.result.arguments = parsed
-        except (json.JSONDecodeError, TypeError) as e:
-            bad_json = f"arguments are not valid JSON ({getattr(e, 'msg', e)}): {str(raw)[:200]}"
+        parsed, problem = _parse_arguments(raw)
+        self.result.arguments = parsed if problem is None else _record_text(raw)
         known = ", ".join(registry.names()) or "none"
         if not call.name:
-            self._fail(f"the tool call names no tool (known tools: {known}); it was: {str(raw)[:200]}")
+            self._fail(f"the tool call names no tool (known tools: {known}); it was: {_shown(raw)}")
             return
         if self.tool is None:
-            self._fail(f"unknown tool '{call.name}'; known tools: {known}")
+            self._fail(f"unknown tool '{_shown(call.name)}'; known tools: {known}")
             return
-        if bad_json is not None:
-            self._fail(bad_json)
+        if problem is not None:
+            self._fail(problem)
             return
         try:
             self.kwargs = check_arguments(self.tool, parsed)
         except ArgumentError as e:
-            self._fail(str(e))
+            self._fail(_clean(str(e)))
             return
         if self.tool.context_param:
             if context is None:
@@ -231,6 +318,7 @@ class _Job:
             value = self.tool.fn(**self.kwargs)  # type: ignore[union-attr]
             result, error = _as_text(value), None
         except BaseException as e:  # a tool must never take the conversation down
+            log.debug("tool %s raised", self.call.name, exc_info=e)
             result, error = None, _error_text(e)
         self.finish(result, error, (time.perf_counter() - t0) * 1000.0)
 
@@ -243,11 +331,13 @@ def run_tool_calls(
 ) -> list[ToolResult]:
     """Run one round of calls in parallel; results in the order of ``calls``. Never raises for a bad call.
 
-    ``timeout_s`` bounds each call (they all start together, so it also bounds the round).
+    ``timeout_s`` bounds each call (they all start together, so it also bounds the round). Calls
+    after the first ``MAX_CALLS_PER_ROUND`` are not run: each gets an error result saying why.
     ``context`` goes to tools that ask for a :class:`ToolContext`; without one, such a call fails
     with an error result.
     """
-    jobs = [_Job(call, registry, context) for call in calls]
+    run, extra = calls[:MAX_CALLS_PER_ROUND], calls[MAX_CALLS_PER_ROUND:]
+    jobs = [_Job(call, registry, context) for call in run]
     t0 = time.perf_counter()
     for job in jobs:
         job.start()
@@ -257,4 +347,7 @@ def run_tool_calls(
             job.finish(
                 None, f"{job.call.name} timed out after {timeout_s:g} s", (time.perf_counter() - t0) * 1000.0
             )
-    return [job.result for job in jobs]
+    too_many = (f"not run: at most {MAX_CALLS_PER_ROUND} tool calls are run in one round; "
+                "ask for this one again after reading the results of the others")
+    skipped = [ToolResult(c.name, _record_text(c.arguments), error=too_many, call_id=c.id) for c in extra]
+    return [job.result for job in jobs] + skipped
