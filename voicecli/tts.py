@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from voicecli.config import fetch_hint
 from voicecli.errors import ModelMissing, VoicecliError
 
 _SENTENCE_END = re.compile(r"""[.!?。！？…]["'”’)\]]*$""")
@@ -39,7 +40,7 @@ class PiperTTS:
         model_path = Path(model_path)
         config_path = Path(str(model_path) + ".json")
         if not model_path.is_file():
-            raise ModelMissing(f"Piper voice not found: {model_path}", "run `make models` or pass --voice PATH.onnx")
+            raise ModelMissing(f"Piper voice not found: {model_path}", f"run `{fetch_hint()}` or pass --voice PATH.onnx")
         if not config_path.is_file():
             raise ModelMissing(
                 f"Piper voice config not found: {config_path}",

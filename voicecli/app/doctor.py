@@ -16,7 +16,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from voicecli.config import resolve_model
+from voicecli.config import fetch_hint, resolve_model
 from voicecli.errors import ModelMissing
 
 PACKAGES = {  # import name → distribution name
@@ -69,7 +69,7 @@ def _timed_load(role: str, loader: Callable[[Any], Any]) -> Check:
         loader(model.path)
     except Exception as e:
         return Check(f"{role.upper()} model", "fail", f"{model.path}: {str(e).splitlines()[0][:100]}",
-                     "re-run `make models`, or point the setting at a valid model")
+                     f"re-run `{fetch_hint()}`, or point the setting at a valid model")
     return Check(f"{role.upper()} model", "ok", f"{model.path.name} loaded in {(time.perf_counter() - t0) * 1000:.0f} ms")
 
 

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from voicecli.config import fetch_hint
 from voicecli.engine.types import StreamItem, ToolCall
 from voicecli.errors import LLMError, ModelMissing, VoicecliError
 
@@ -62,7 +63,7 @@ class LlamaCppLLM:
     ):
         model_path = Path(model_path)
         if not model_path.is_file():
-            raise ModelMissing(f"LLM model not found: {model_path}", "run `make models` or pass --llm-model PATH.gguf")
+            raise ModelMissing(f"LLM model not found: {model_path}", f"run `{fetch_hint()}` or pass --llm-model PATH.gguf")
         from llama_cpp import Llama
 
         try:
@@ -77,7 +78,7 @@ class LlamaCppLLM:
         except (ValueError, RuntimeError) as e:
             raise VoicecliError(
                 f"cannot load the GGUF model {model_path}: {str(e).splitlines()[0][:160]}",
-                "check that the file is a complete GGUF model (re-run `make models` for the default)",
+                f"check that the file is a complete GGUF model (re-run `{fetch_hint()}` for the default)",
             ) from None
         self.path = model_path
         self.n_ctx = n_ctx
