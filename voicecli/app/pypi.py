@@ -49,8 +49,13 @@ class IndexFile:
 
 
 def index_url() -> str:
-    """``VOICECLI_INDEX_URL``, else pip's ``PIP_INDEX_URL``, else PyPI; always ending in a slash."""
-    url = os.environ.get("VOICECLI_INDEX_URL") or os.environ.get("PIP_INDEX_URL") or DEFAULT_INDEX
+    """``VOICECLI_INDEX_URL``, else pip's ``PIP_INDEX_URL`` when it is http(s), else PyPI; ending in a slash."""
+    url = os.environ.get("VOICECLI_INDEX_URL")
+    if url and not url.startswith(("http://", "https://")):
+        raise VoicecliError(f"VOICECLI_INDEX_URL must be an http(s) URL, not {url}",
+                            f"set it to a Simple API index such as {DEFAULT_INDEX}, or unset it")
+    pip_url = os.environ.get("PIP_INDEX_URL", "")
+    url = url or (pip_url if pip_url.startswith(("http://", "https://")) else DEFAULT_INDEX)
     return url.rstrip("/") + "/"
 
 
