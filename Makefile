@@ -4,12 +4,11 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-MODELS_STAMP := models/.verified
 # Runtime Debian packages, and the extra ones the tests need (virtual audio devices, test speech).
 APT_RUNTIME := libportaudio2
 APT_TEST := pulseaudio pulseaudio-utils libasound2-plugins espeak-ng sox iproute2 util-linux
 
-.PHONY: install models demo test test-fast bench lint clean distclean
+.PHONY: install models dist demo test test-fast bench lint clean distclean
 
 install: $(STAMP)
 
@@ -21,8 +20,14 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
 
+# Downloads what is missing or corrupt, verifies every file by its sha256 each time (no stamp file:
+# it would skip a check that takes well under a second and go stale when a file is changed by hand).
 models: $(STAMP)
-	$(PY) -m voicecli.app.fetch
+	$(VENV)/bin/voicecli fetch
+
+# The wheel and the sdist, in dist/ (`pip install dist/voicecli-*.whl` or `pipx install .` elsewhere).
+dist: $(STAMP)
+	$(PY) -m build --outdir dist
 
 # The main job on the embedded models: a spoken question in, a spoken answer out (reply.wav),
 # played as well when the machine has a speaker.
@@ -51,7 +56,7 @@ lint: install
 	$(VENV)/bin/ruff check voicecli tests
 
 clean:
-	rm -rf out reply.wav .pytest_cache .ruff_cache .hypothesis build *.egg-info
+	rm -rf out reply.wav .pytest_cache .ruff_cache .hypothesis build dist *.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
 distclean: clean

@@ -62,7 +62,7 @@ class SttResult:
 def check_model_dir(model_dir: str | os.PathLike[str]) -> Path:
     """The model directory, or ``ModelMissing`` naming what is wrong with it."""
     path = Path(model_dir).expanduser()
-    hint = "run `make models`, or pass --stt-model DIR (a CTranslate2 Whisper model directory)"
+    hint = "run `voicecli fetch`, or pass --stt-model DIR (a CTranslate2 Whisper model directory)"
     if not path.exists():
         raise ModelMissing(f"STT model directory not found: {path}", hint)
     if not path.is_dir():
@@ -109,7 +109,7 @@ class WhisperSTT:
         except Exception as e:  # CTranslate2 raises RuntimeError/ValueError for a broken model
             first = (str(e).splitlines() or [type(e).__name__])[0][:160]
             raise VoicecliError(f"cannot load the STT model in {path}: {first}",
-                                "point --stt-model at a CTranslate2 Whisper model, or run `make models`") from None
+                                "point --stt-model at a CTranslate2 Whisper model, or run `voicecli fetch`") from None
         multilingual = self.model.model.is_multilingual
         if language in (None, "", "auto"):
             language = None if multilingual else "en"

@@ -40,7 +40,7 @@ class PiperTTS:
         model_path = Path(model_path)
         config_path = Path(str(model_path) + ".json")
         if not model_path.is_file():
-            raise ModelMissing(f"Piper voice not found: {model_path}", "run `make models` or pass --voice PATH.onnx")
+            raise ModelMissing(f"Piper voice not found: {model_path}", "run `voicecli fetch` or pass --voice PATH.onnx")
         if not config_path.is_file():
             raise ModelMissing(
                 f"Piper voice config not found: {config_path}",

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from voicecli.audio.devices import list_devices
-from voicecli.config import Settings
+from voicecli.config import Settings, fetch_hint
 from voicecli.errors import ModelMissing, VoicecliError
 from voicecli.llm.local import LlamaCppLLM
 from voicecli.llm.openai import list_models
@@ -74,7 +74,7 @@ def _timed_load(settings: Settings, role: str, loader: Callable[[Any], Any]) -> 
         loader(model.path)
     except Exception as e:
         return Check(f"{role.upper()} model", "fail", f"{model.path}: {str(e).splitlines()[0][:100]}",
-                     "re-run `make models`, or point the setting at a valid model")
+                     f"re-run `{fetch_hint()}`, or point the setting at a valid model")
     return Check(f"{role.upper()} model", "ok", f"{model.path.name} loaded in {(time.perf_counter() - t0) * 1000:.0f} ms")
 
 

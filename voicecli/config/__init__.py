@@ -15,7 +15,9 @@ from voicecli.config.paths import (
     config_path,
     data_dir,
     debug_from_env,
+    fetch_hint,
     models_dir,
+    source_checkout,
 )
 from voicecli.config.settings import (
     DEFAULT_SYSTEM_PROMPT,
@@ -30,6 +32,6 @@ from voicecli.config.settings import (
 
 __all__ = [
     "APP", "DEFAULT_SYSTEM_PROMPT", "OPTION_FIELDS", "OPTION_KEYS", "PROJECT_ROOT", "ROLES", "ModelRole", "Option",
-    "ResolvedModel", "Settings", "api_key_from_env", "config_path", "data_dir", "debug_from_env", "env_name",
+    "ResolvedModel", "Settings", "api_key_from_env", "config_path", "data_dir", "debug_from_env", "env_name", "fetch_hint", "source_checkout",
     "flag_name", "load_config", "models_dir", "options_for", "parse_bool", "resolve_model", "unknown_config_keys",
 ]

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from voicecli.config.parse import env_name
+from voicecli.config.paths import fetch_hint
 from voicecli.errors import ModelMissing
 
 
@@ -64,7 +65,7 @@ class ResolvedModel:
             return self.path
         role = ROLES[self.role]
         if self.source == "default":
-            hint = "run `make models` to fetch the embedded defaults"
+            hint = f"run `{fetch_hint()}` to fetch the embedded defaults"
         else:
             hint = (f"point {role.flag} / {env_name(role.key)} at an existing {role.what}, "
                     "or unset it to use the default")

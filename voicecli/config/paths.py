@@ -25,13 +25,34 @@ def data_dir() -> Path:
     return Path(env).expanduser() if env else Path(platformdirs.user_data_dir(APP))
 
 
+def source_checkout() -> Path | None:
+    """The project root when voicecli runs from a source checkout (an editable install), else None.
+
+    An installed wheel lives in site-packages, whose parent holds no ``pyproject.toml``.
+    """
+    return PROJECT_ROOT if (PROJECT_ROOT / "pyproject.toml").is_file() else None
+
+
 def models_dir() -> Path:
+    """``$VOICECLI_MODELS_DIR``, else the checkout's ``models/``, else ``models/`` in the user data dir.
+
+    The data dir is ``data_dir()``, so ``VOICECLI_DATA_DIR`` moves the models of an installed copy too.
+    """
     env = os.environ.get("VOICECLI_MODELS_DIR")
     if env:
         return Path(env).expanduser()
-    if (PROJECT_ROOT / "pyproject.toml").exists():  # a source checkout (editable install)
-        return PROJECT_ROOT / "models"
-    return Path(platformdirs.user_data_dir(APP)) / "models"
+    root = source_checkout()
+    return root / "models" if root else data_dir() / "models"
+
+
+def fetch_hint() -> str:
+    """The command that fetches the embedded default models in this installation, for every hint.
+
+    ``make models`` in a source checkout (it installs first, then runs ``voicecli fetch``), else
+    ``voicecli fetch``; both honour ``VOICECLI_MODELS_DIR``.
+    """
+    root = source_checkout()
+    return "make models" if root and (root / "Makefile").is_file() else "voicecli fetch"
 
 
 def api_key_from_env() -> str | None:

@@ -145,7 +145,7 @@ class Settings:
                                  SPEAKING, panel=P_OUT, short="-o", per_run=True)
     play: bool = option(False, "With --output: play it as well.", SPEAKING, panel=P_OUT, per_run=True)
     json: bool = option(False, "One JSON record per line on stdout; the human view goes to stderr.",
-                        SPEAKING | {TRANSCRIBE, MODELS, "devices", "doctor", "tools"}, panel=P_OUT, per_run=True)
+                        SPEAKING | {TRANSCRIBE, MODELS, "devices", "doctor", "tools", "fetch"}, panel=P_OUT, per_run=True)
 
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 

@@ -65,7 +65,7 @@ class LlamaCppLLM(LLMBase):
     ):
         model_path = Path(model_path)
         if not model_path.is_file():
-            raise ModelMissing(f"LLM model not found: {model_path}", "run `make models` or pass --llm-model PATH.gguf")
+            raise ModelMissing(f"LLM model not found: {model_path}", "run `voicecli fetch` or pass --llm-model PATH.gguf")
         from llama_cpp import Llama
 
         try:
@@ -80,7 +80,7 @@ class LlamaCppLLM(LLMBase):
         except (ValueError, RuntimeError) as e:
             raise VoicecliError(
                 f"cannot load the GGUF model {model_path}: {str(e).splitlines()[0][:160]}",
-                "check that the file is a complete GGUF model (re-run `make models` for the default)",
+                "check that the file is a complete GGUF model (re-run `voicecli fetch` for the default)",
             ) from None
         self.path = model_path
         self.context_tokens = n_ctx
