@@ -19,34 +19,33 @@ benchmark.
 
 Boundaries
 ----------
-A boundary lies only in whitespace, never inside a word, so numbers ("3.14", "$29.95", "10:30",
-"555-1234"), versions, web addresses and file names are never cut. The one exception is full-width
-punctuation (``。！？`` end a sentence, ``，、；：`` a clause): CJK text has no spaces, so the boundary
-is right after the mark, unless a closing quote or bracket follows it and text goes on right after
-that (「こんにちは。」と言った: the sentence goes on).
+A boundary lies in whitespace, never inside a word, so numbers ("3.14", "$29.95", "10:30",
+"555-1234"), versions, web addresses and file names are never cut. Two exceptions: terminators of
+scripts written without a space after them (CJK ``。！？``, the danda ``।``, Arabic ``؟``...) end a
+sentence right after the mark, unless a closing quote or bracket follows it and text goes on right
+after that (「こんにちは。」と言った: the sentence goes on); and a word longer than ``max_chars`` is
+split (see below).
 
 Each boundary has a kind (:class:`Gap`): ``NONE`` (after a list marker "1." or "-", a lone
-symbol: never a cut), ``WORD``, ``CLAUSE``, ``SENTENCE``, or ``LINE`` (the whitespace holds a
+symbol), ``BOUND`` (inside a unit: after a title or an initial, a number before its unit, inside
+brackets or quotes), ``WORD``, ``CLAUSE``, ``SENTENCE``, or ``LINE`` (the whitespace holds a
 newline: the end of a list item, heading or paragraph, a cut for every strategy, so a chunk never
-spans two lines and the speech cleanup sees each markdown line on its own).
+spans two lines and the speech cleanup sees each markdown line on its own). An item marker inside a
+line, one step after the line's own ("1. The first 2. The second"), makes the gap before it a
+sentence end.
 
-A terminator (``. ! ? …`` repeated or not, possibly followed by a closing quote or bracket) is a
-sentence end unless:
-
-* the word is an abbreviation that never ends a sentence: a title ("Dr.", "Mr.", "St."), "e.g.",
-  "i.e.", "vs."; a single capital letter (an initial, "J. R. R. Tolkien"); "No.", "Fig.", "p."
-  followed by a number;
-* the next word starts with a lowercase letter ("etc. and", "a.m. tomorrow", "wait... what",
-  ``"Why?" she asked``): what follows is the same sentence;
-* it sits inside brackets or quotes that are still open ("(see Fig. 3. It shows ...)").
-
-So "in 1980. Then" ends a sentence, "U.S. government" does not, "at 5 p.m. Then" does.
+The rules that decide the kind, and the abbreviation knowledge behind them, are in
+:mod:`voicecli.text.boundaries`: one set for every strategy. ``word`` cuts at every ``BOUND`` gap
+and above; ``adaptive``'s first chunk, ``phrase`` and ``sentence`` never cut at a ``BOUND`` gap, and
+``max_chars`` does so only when nothing else fits.
 
 Latency and determinism
 -----------------------
 A possible sentence end is only certain once the first character of the next word is known, so the
 chunker waits for it: the chunk is emitted by the ``feed`` call that delivers that character (or a
-newline, or :meth:`flush`). Every other chunk is emitted by the ``feed`` call that delivers the
+newline, or :meth:`flush`). After an abbreviation or an initialism before a capitalised word
+("U.S. Army" / "U.S. Then"), and before an item marker inside a line, it waits for the whole next
+word. Every other chunk is emitted by the ``feed`` call that delivers the
 whitespace after its last word. LLM tokens carry their leading space (" Then"), so the wait costs
 nothing in practice. Every decision depends only on the text, never on how it was cut into deltas,
 so the chunks are the same whatever the cuts.
@@ -55,12 +54,15 @@ Chunk text and the no-loss rule
 -------------------------------
 A chunk is the text between two cuts with its whitespace normalised (runs of spaces and newlines
 become one space, ends stripped). Hence the chunks joined with single spaces equal
-``" ".join(text.split())``, except at a full-width boundary with no space after it, where the two
-chunks join with no space at all. No chunk is empty or whitespace only.
+``" ".join(text.split())``, except at a tight boundary (after ``。`` and the like, or inside a word
+cut for ``max_chars``), where the two chunks join with no space at all. No chunk is empty or whitespace only.
 
 ``max_chars`` (default 200, ``None`` for no limit) bounds a chunk: once a chunk would grow past it,
 it is cut at its last clause or sentence boundary within the limit, else at its last word
-boundary; a single word longer than the limit becomes a chunk of its own (never cut mid-word).
+boundary, else inside a unit (``BOUND``), else after a marker. A single word longer than the limit
+(a long address, text without spaces) is cut into pieces of at most ``max_chars`` characters, each
+after the last ``/ - _ . , ; : ? & = +`` in its second half if there is one; such pieces join with
+no space between them.
 
 Cost: the engine remembers where it stopped scanning and looks at each character once (regular
 expressions find the next word end), so chunking is linear in the length of the reply.
@@ -71,10 +73,23 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
-from enum import IntEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
 from voicecli.errors import VoicecliError
+from voicecli.text.boundaries import (
+    BRACKET_CLOSE,
+    BRACKET_OPEN,
+    CLOSERS,
+    TIGHT,
+    Context,
+    Gap,
+    boundary_kind,  # noqa: F401 (part of this module's API)
+    is_bullet,
+    item_marker,
+    resolve,
+    resolve_word,
+    word_gap,
+)
 
 if TYPE_CHECKING:  # the protocol lives with the other stage interfaces (which import numpy)
     from voicecli.engine.types import Chunker
@@ -95,116 +110,14 @@ DESCRIPTIONS: dict[str, str] = {
 }
 
 
-class Gap(IntEnum):
-    """How strong a boundary between two words is; a policy cuts at strong enough ones."""
-
-    NONE = 0
-    WORD = 1
-    CLAUSE = 2
-    SENTENCE = 3
-    LINE = 4
-
-
 # Plain names for the hot paths (an enum attribute lookup per word is measurable).
-_NONE, _WORD, _CLAUSE, _SENTENCE, _LINE = Gap
+_NONE, _BOUND, _WORD, _CLAUSE, _SENTENCE, _LINE = Gap
 
-
-# --- Boundary rules -----------------------------------------------------------------------------
-
-# Never end a sentence: they come before a name or continue the sentence.
-_NEVER_END = frozenset(
-    "mr mrs ms dr prof st mt sen rep gov gen col capt lt sgt rev hon fr messrs "
-    "vs v e.g i.e cf viz approx ca esp incl dept".split()
-)
-# Not a sentence end before a number ("No. 5", "Fig. 3", "pp. 10-12", "Jan. 5").
-_BEFORE_NUMBER = frozenset(
-    "no nos fig figs vol ch chap p pp sec eq art op tab ref "
-    "jan feb mar apr jun jul aug sep sept oct nov dec".split()
-)
-
-_TERMINATORS = ".!?…"
-_FW_SENTENCE = "。！？"
-_FW_CLAUSE = "，、；："
-# Stripped from the end of a word before looking at its punctuation: closing quotes and brackets,
-# and markdown emphasis ("**Note:**", "*Paris*.").
-_CLOSERS = "\"'”’)]}»」』）】*_`~"
-_OPENERS = "\"'“‘([{«「『（【*_`~"
-_BRACKET_OPEN = "([{“«「『（【"
-_BRACKET_CLOSE = ")]}”»」』）】"
-
-_FULL_WIDTH = _FW_SENTENCE + _FW_CLAUSE
-_WORD_STOP = re.compile(r"[\s。！？，、；：]")
+_WORD_STOP = re.compile(f"[\\s{TIGHT}]")
 _NON_SPACE = re.compile(r"\S")
-_ALNUM = re.compile(r"[^\W_]")
 _NESTING = re.compile(r"[\"()\[\]{}“”«»「」『』（）【】]")
-# Markers that start a list item or heading; the word after them belongs with them.
-_LINE_MARKER = re.compile(r"\d{1,3}[.)]|[a-zA-Z][.)]|[-*+•>]+|#{1,6}")
-
-_MAYBE_END = "end?"  # a sentence end unless a lowercase letter follows
-_MAYBE_NUMBER = "num?"  # "No." and the like: not an end before a digit, else as _MAYBE_END
-
-
-def _weak(word: str) -> Gap:
-    """The gap after a word that ends no clause: a word boundary, unless the word is a lone symbol."""
-    return _WORD if _ALNUM.search(word) else _NONE
-
-
-def _word_gap(word: str, line_start: bool, nested: bool) -> tuple[Gap, str | None]:
-    """The kind of the gap after ``word``, from the word alone.
-
-    Returns ``(kind, None)`` when the word decides it, or ``(fallback, rule)`` when the next
-    character decides between ``fallback`` and a sentence end (see :func:`_resolve`).
-    """
-    if line_start and _LINE_MARKER.fullmatch(word):
-        return _NONE, None
-    core = word.rstrip(_CLOSERS)
-    if not core:
-        return _NONE, None
-    last = core[-1]
-    if last in _FW_SENTENCE:
-        return (_WORD if nested else _SENTENCE), None
-    if last in ",;:" or last in _FW_CLAUSE:
-        return (_WORD if nested else _CLAUSE), None
-    if last not in _TERMINATORS:
-        return _weak(word), None
-    if nested:
-        return _weak(word), None
-    stem = core.rstrip(_TERMINATORS)
-    if len(core) - len(stem) == 1 and last == ".":
-        stem = stem.lstrip(_OPENERS)
-        key = stem.lower()
-        if key in _NEVER_END or (len(stem) == 1 and stem.isupper() and stem != "I"):
-            return _WORD, None
-        if key in _BEFORE_NUMBER:
-            return _WORD, _MAYBE_NUMBER
-    return _weak(word), _MAYBE_END
-
-
-def _resolve(fallback: Gap, rule: str, nxt: str) -> Gap:
-    """Decide a possible sentence end from the next non-space character ("" at the end of the stream)."""
-    if not nxt:
-        return _SENTENCE
-    if rule == _MAYBE_NUMBER and nxt.isdigit():
-        return fallback
-    return fallback if nxt.islower() else _SENTENCE
-
-
-def boundary_kind(chunk: str) -> str:
-    """At what kind of boundary ``chunk`` ends, judged from its last characters.
-
-    ``"sentence"`` (ends in ``. ! ? …`` or ``。！？``, before any closing quote or bracket),
-    ``"clause"`` (``, ; :`` or full-width ``，、；：``) or ``"word"``. A list item without final
-    punctuation counts as ``"word"``.
-    """
-    core = chunk.rstrip().rstrip(_CLOSERS)
-    if not core:
-        return "word"
-    last = core[-1]
-    if last in _TERMINATORS or last in _FW_SENTENCE:
-        return "sentence"
-    if last in ",;:" or last in _FW_CLAUSE:
-        return "clause"
-    return "word"
+_SOFT_BREAK = "/-_.,;:?&=+"
+_NUMBERED = re.compile(r"\d{1,2}[.)]")
 
 
 # --- Policies: at which boundaries a strategy cuts ----------------------------------------------
@@ -222,7 +135,7 @@ class Policy(Protocol):
 @dataclass(frozen=True)
 class WordPolicy:
     def cut(self, kind: Gap, chars: int, words: int, index: int) -> bool:
-        return kind >= _WORD
+        return kind >= _BOUND
 
 
 # Articles, prepositions, conjunctions, auxiliaries, pronouns and determiners: a spoken phrase does not
@@ -232,7 +145,7 @@ a an the this that these those my your his her its our their some any no every e
 of to in on at by for with from into onto about as than like over under after before between through
 and or but nor so yet if because while when where who whom whose which what how why
 is are was were be been being am do does did have has had will would shall should can could may might must
-i you he she it we they me him us them not very just also more most
+i you he she it we they me him us them not very just also more most out per
 """.split())
 _INITIAL = re.compile(r"[A-Z]\.")
 _WEAK_STRIP = "\"'“”‘’()[]{}"
@@ -304,10 +217,12 @@ class _Boundary:
 
 @dataclass(slots=True)
 class _Pending:
-    """A possible sentence end waiting for the next non-space character."""
+    """A possible sentence end waiting for the next non-space character, or the next word."""
 
     at: _Boundary
     rule: str
+    cut: bool = False  # already cut (the policy cuts there anyway): decided only for the context
+    waiting: bool = False  # the next character did not decide: the whole next word will
 
 
 class StreamChunker:
@@ -321,6 +236,7 @@ class StreamChunker:
         self.name = name
         self.policy = policy
         self.max_chars = max_chars
+        self._avoid_weak_end = bool(getattr(policy, "avoid_weak_end", False))
         self._reset()
 
     def _reset(self) -> None:
@@ -333,10 +249,14 @@ class StreamChunker:
         self._n = 0  # normalised length of the stream up to the end of the last word
         self._words = 0
         self._line_start = True
+        self._marker: tuple[str, int] | None = None  # the list marker of the current line
         self._depth = 0  # open brackets and curly quotes
+        self._open_sentences = 0  # open brackets that started a sentence (see _track_nesting)
         self._quote = False  # inside straight double quotes
+        self._ctx = Context()
         self._pending: _Pending | None = None
         self._last: _Boundary | None = None  # the boundary before the whitespace being scanned
+        self._prev: _Boundary | None = None  # the boundary after the last complete word
         self._chunk_start = 0  # absolute index where the current chunk starts
         self._chunk_n = 0
         self._chunk_words = 0
@@ -352,9 +272,7 @@ class StreamChunker:
             self._buf += text
             self._scan()
             if self._in_word and self.max_chars is not None:
-                end = self._base + len(self._buf)
-                if self._wstart_n + (end - self._wstart) - self._chunk_n > self.max_chars:
-                    self._force_cut()
+                self._enforce_limit(self._base + len(self._buf))
         return self._take()
 
     def flush(self) -> list[str]:
@@ -382,14 +300,14 @@ class StreamChunker:
                     pos = end
                     break
                 i = m.start() + base
-                if buf[i - base] not in _FULL_WIDTH:
+                if buf[i - base] not in TIGHT:
                     self._end_word(i, tight=False)
                     pos = i
                     continue
-                # Full-width punctuation: a boundary right after it and its closers, unless a
-                # space follows anyway (then the word simply ends at the space).
+                # A tight terminator: a boundary right after it and its closers, unless a space
+                # follows anyway (then the word simply ends at the space).
                 j = i + 1
-                while j < end and buf[j - base] in _CLOSERS:
+                while j < end and buf[j - base] in CLOSERS:
                     j += 1
                 if j == end:  # the next character decides: wait for it
                     pos = i
@@ -424,49 +342,99 @@ class StreamChunker:
 
     def _end_word(self, at: int, tight: bool) -> None:
         """The word from ``_wstart`` to ``at`` is complete; ``tight``: text follows with no space."""
+        if self.max_chars is not None:
+            self._enforce_limit(at)
         word = self._buf[self._wstart - self._base : at - self._base]
         self._in_word = False
+        pending = self._pending
+        if pending is not None and pending.waiting:
+            self._settle(pending, resolve_word(pending.at.kind, pending.rule, word))
+        ctx = self._ctx
+        sentence_start = ctx.sentence_words == 0
+        line_start = self._line_start
+        if not line_start and self._marker is not None:
+            line_start = self._item_starts(word)
+        if not line_start and sentence_start and _NUMBERED.fullmatch(word):
+            line_start = True  # "... last case. 1. This is one.": an item after a sentence
         if _NESTING.search(word):
-            self._track_nesting(word)
+            self._track_nesting(word, sentence_start)
         self._n = self._wstart_n + len(word)
         self._words += 1
-        if self.max_chars is not None and self._n - self._chunk_n > self.max_chars:
-            self._force_cut()
-        kind, rule = _word_gap(word, self._line_start, self._depth > 0 or self._quote)
-        self._line_start = False
-        if tight and kind == _WORD:
+        ctx.dots = (ctx.dots if ctx.prev == "." else int(ctx.prev.endswith("."))) + 1 if word == "." else 0
+        ctx.sentence_words += 1
+        if sentence_start:
+            ctx.first = word
+        kind, rule = word_gap(word, line_start, self._depth > 0 or self._quote, ctx)
+        ctx.prev = word
+        if line_start:
+            if self._marker is None:  # the line's first marker ("•" in "• 9. Item") sets the style
+                marker = item_marker(word)
+                if marker is not None and (marker[0].rstrip(".)")[-1] in "1•⁃" or marker[1] == 1):
+                    self._marker = marker  # numbers from any value, letters from "a" ("J. K." is no list)
+            self._line_start = is_bullet(word)  # "• 9. Item": the number is a marker too
+        if tight and kind <= _WORD:
             kind = _NONE  # never a word cut inside unspaced text
         boundary = _Boundary(kind, at, self._n, self._words, tight)
-        self._last = boundary
+        self._last = self._prev = boundary
         if rule is None:
             self._decide(boundary)
         elif self._wants(boundary):
             self._cut(boundary)  # a cut even if it is no sentence end: no need to wait
+            self._pending = _Pending(boundary, rule, cut=True)
         else:
             self._pending = _Pending(boundary, rule)
 
-    def _track_nesting(self, word: str) -> None:
-        """Update bracket and quote depth. An opener as the last character of a word (":(") opens nothing."""
+    def _item_starts(self, word: str) -> bool:
+        """Is ``word`` the next item marker of this line ("2." after "1.")? Then the item before
+        it ends: the gap before the marker becomes a sentence end."""
+        marker = item_marker(word)
+        assert self._marker is not None
+        if marker is None or marker[0] != self._marker[0] or marker[1] != self._marker[1] + (marker[1] > 0):
+            return False
+        before = self._prev
+        if before is not None and before.kind < _SENTENCE and before.end > self._chunk_start:
+            if before in self._cands:
+                self._cands.remove(before)
+            before.kind = _SENTENCE
+            self._decide(before)
+        self._ctx.sentence_words = 0
+        self._marker = marker
+        return True
+
+    def _track_nesting(self, word: str, sentence_start: bool) -> None:
+        """Update bracket and quote depth. An opener as the last character of a word (":(") opens nothing.
+
+        A round or square bracket that opens a sentence holds sentences, not an aside inside one
+        ("(If you want that, do this. It works.)"): it is not counted, so sentence ends apply inside.
+        """
         last = len(word) - 1
         for i, ch in enumerate(word):
             if ch == '"':
                 if self._quote or i < last:
                     self._quote = not self._quote
-            elif ch in _BRACKET_OPEN:
+            elif ch in BRACKET_OPEN:
                 if i < last:
-                    self._depth += 1
-            elif ch in _BRACKET_CLOSE:
+                    if sentence_start and i == 0 and ch in "([":
+                        self._open_sentences += 1
+                    else:
+                        self._depth += 1
+            elif ch in BRACKET_CLOSE:
                 if self._depth:
                     self._depth -= 1
+                elif self._open_sentences and ch in ")]":
+                    self._open_sentences -= 1
 
     def _newline(self) -> None:
         """A newline in the whitespace after a word: a line boundary, and nesting starts afresh."""
         self._depth = 0
+        self._open_sentences = 0
         self._quote = False
         self._line_start = True
-        if self._pending is not None:
-            boundary = self._pending.at
-            self._pending = None
+        self._marker = None
+        self._ctx.sentence_words = 0
+        pending, self._pending = self._pending, None
+        if pending is not None and not pending.cut:
+            boundary = pending.at
         elif self._last is not None and self._chunk_start != self._last.end:
             boundary = self._last
             if self._cands and self._cands[-1] is boundary:
@@ -477,11 +445,22 @@ class StreamChunker:
         self._cut(boundary)
 
     def _decide_pending(self, nxt: str) -> None:
-        pending, self._pending = self._pending, None
+        pending = self._pending
         assert pending is not None
-        boundary = pending.at
-        boundary.kind = _resolve(boundary.kind, pending.rule, nxt)
-        self._decide(boundary)
+        kind = resolve(pending.at.kind, pending.rule, nxt)
+        if kind is None:
+            pending.waiting = True  # the whole next word decides (see _end_word)
+        else:
+            self._settle(pending, kind)
+
+    def _settle(self, pending: _Pending, kind: Gap) -> None:
+        self._pending = None
+        if kind >= _SENTENCE:
+            self._ctx.sentence_words = 0
+        if pending.cut:
+            return
+        pending.at.kind = kind
+        self._decide(pending.at)
 
     # Cutting.
 
@@ -490,7 +469,7 @@ class StreamChunker:
             return True
         if not self.policy.cut(b.kind, b.n - self._chunk_n, b.words - self._chunk_words, self._index):
             return False
-        return not (b.kind == _WORD and getattr(self.policy, "avoid_weak_end", False) and self._ends_weak(b))
+        return not (b.kind == _WORD and self._avoid_weak_end and self._ends_weak(b))
 
     def _ends_weak(self, b: _Boundary) -> bool:
         """Does the chunk up to ``b`` end on a word that cannot end a phrase ("of", "is", "the")?"""
@@ -501,9 +480,11 @@ class StreamChunker:
         return last.lower() in WEAK_END_WORDS or bool(_INITIAL.fullmatch(last))  # "J. R. R." | "Tolkien"
 
     def _decide(self, b: _Boundary) -> None:
+        if b.kind >= _SENTENCE:
+            self._ctx.sentence_words = 0
         if self._wants(b):
             self._cut(b)
-        elif b.kind >= _WORD or not b.tight:
+        elif b.kind >= _BOUND or not b.tight:
             self._cands.append(b)  # a NONE boundary is a last resort for max_chars
 
     def _cut(self, b: _Boundary) -> None:
@@ -519,13 +500,36 @@ class StreamChunker:
         self._chunk_words = words
         self._cands = []
 
-    def _force_cut(self) -> None:
+    def _enforce_limit(self, end: int) -> None:
+        """Keep the chunk within ``max_chars`` while a word runs to ``end``: cut at the chunk's best
+        boundary (:meth:`_force_cut`), and a word longer than the limit into pieces."""
+        assert self.max_chars is not None
+        limit = self.max_chars
+        if self._wstart_n + (end - self._wstart) - self._chunk_n <= limit:
+            return
+        pending = self._pending
+        if pending is not None and pending.waiting:  # a word this long starts no sentence
+            self._settle(pending, pending.at.kind)
+        self._force_cut(end)
+        while (size := self._wstart_n + (end - self._wstart) - self._chunk_n) > limit:
+            start = max(self._chunk_start, self._wstart)
+            room = limit - (self._wstart_n - self._chunk_n if self._chunk_start < self._wstart else 0)
+            if room < 1:
+                room = limit
+            piece = self._buf[start - self._base : start - self._base + room]
+            soft = max(piece.rfind(c, room // 2) for c in _SOFT_BREAK)
+            cut = start + (soft + 1 if soft >= 0 else room)
+            self._cut_at(cut, self._wstart_n + (cut - self._wstart), self._words, tight=True)
+            if size == self._wstart_n + (end - self._wstart) - self._chunk_n:
+                break  # no progress (cannot happen; a guard against a loop)
+
+    def _force_cut(self, end: int) -> None:
         """The chunk outgrew ``max_chars``: cut at its best boundary within the limit.
 
         The latest clause or sentence boundary, else the latest word boundary, else the latest
-        boundary after a list marker or a lone symbol; if even the first word is too long, right
-        after it. Then the boundaries after the cut are judged again, as
-        boundaries of the new chunk.
+        boundary inside a unit, else the latest after a list marker or a lone symbol; if even the
+        first word is too long, right after it. Then the boundaries after the cut are judged again,
+        as boundaries of the new chunk.
         """
         assert self.max_chars is not None
         while self._cands:
@@ -533,14 +537,17 @@ class StreamChunker:
             fitting = [b for b in self._cands if b.n <= limit]
             if not fitting:
                 fitting = self._cands[:1]
-            best = next((b for b in reversed(fitting) if b.kind >= _CLAUSE), None)
-            best = best or next((b for b in reversed(fitting) if b.kind >= _WORD), fitting[-1])
+            best = None
+            for floor in (_CLAUSE, _WORD, _BOUND):
+                best = next((b for b in reversed(fitting) if b.kind >= floor), None)
+                if best is not None:
+                    break
+            best = best or fitting[-1]
             rest = self._cands[self._cands.index(best) + 1 :]
             self._cut(best)
             for b in rest:
                 self._decide(b)
-            if self._in_word:
-                end = self._base + len(self._buf)
+            if self._in_word or end > self._wstart:
                 size = self._wstart_n + (end - self._wstart) - self._chunk_n
             else:
                 size = self._n - self._chunk_n
@@ -549,9 +556,10 @@ class StreamChunker:
 
     def _take(self) -> list[str]:
         out, self._out = self._out, []
-        if out and self._chunk_start - self._base > 0:
-            self._buf = self._buf[self._chunk_start - self._base :]
-            self._base = self._chunk_start
+        keep = min(self._chunk_start, self._wstart) if self._in_word else self._chunk_start  # a word cut for max_chars is read whole
+        if out and keep - self._base > 0:
+            self._buf = self._buf[keep - self._base :]
+            self._base = keep
         return out
 
 
