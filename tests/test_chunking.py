@@ -271,6 +271,8 @@ def test_a_chunk_is_emitted_by_the_feed_that_completes_it(name, text, limit):
     grew too long comes out with the character that made it too long (later than that first
     character), so the bound is the later of the two. Never held until flush when text follows."""
     spans = [m.span() for m in re.finditer(r"\S+", text)]
+    if limit is not None and spans:  # words cut for the limit: see test_unbroken_text_is_split_at_max_chars
+        limit = max(limit, max(b - a for a, b in spans))
     k = 0
     for chunk, fed in _emission_feeds(name, text, max_chars=limit):
         n = len(chunk.split())

@@ -27,12 +27,16 @@ A word ending in ``. ! ? …`` (before closing quotes or brackets) ends a senten
 **Deciding on the next word.** After an initialism or a common abbreviation, a capitalised word
 either continues the sentence ("the U.S. Army", "Apple Inc. Chairman") or starts the next one
 ("in the U.S. Then ..."). The rule: the sentence ends if that word is one that starts sentences
-(pronouns, determiners, conjunctions, question words, auxiliaries, sentence adverbs and
-prepositions: :data:`STARTERS`), as pySBD's rules do for "U.S.". The cost is latency: such a
+(pronouns, determiners, conjunctions, question words, auxiliaries, sentence adverbs,
+prepositions and the imperatives an assistant starts instructions with: :data:`STARTERS`), as
+pySBD's rules do for "U.S.". Abbreviations that usually close what they are in ("etc.", "ft.",
+"Jan.", "Ave.", "Jr."; the **final** kind) end a sentence before any capitalised word instead. The cost is latency: such a
 boundary is known only when the next word is complete (one token later), and only there.
 
-Numbers keep what completes them: the gap after a bare number ("9.5", "$29.95", "1980", "5th")
-is :data:`Gap.BOUND`, so "She scored 9.5" | "out of 10." is never a cut a policy chooses.
+Numbers keep what completes them: the gap after a bare number ("9.5", "$29.95", "1980", "5th",
+"21C") is :data:`Gap.BOUND`, so "She scored 9.5" | "out of 10." is never a cut a policy chooses.
+Names too: between two capitalised words ("Air Force", "Judge Wu", "Jonas E. Smith") the gap is
+``BOUND`` (unless the first is a sentence starter: "Then Paris").
 
 Terminators with no space after them, in scripts that write them so (CJK ``。！？``, the Devanagari
 danda ``।``, Arabic ``؟`` and ``۔``, Armenian ``։``, Ethiopic ``።``, Burmese ``။``), end a sentence
@@ -78,7 +82,8 @@ _BULLET = re.compile(r"[-*+•⁃>]+|#{1,6}")
 # An item marker inside a line ("1. First 2. Second", "• 9. One • 10. Two"): numbered or lettered
 # like the marker that started the line, one step on; or the same round bullet.
 _ITEM = re.compile(r"([•⁃]?)\(?(\d{1,3}|[a-zA-Z])(\.\)|[.)])")
-_NUMBER = re.compile(r"[-+±~≈]?[$€£¥₹]?\d[\d,.:/]*(?:%|st|nd|rd|th|s)?")
+# A number, possibly with its unit glued on ("21C", "5km", "4B", "1990s", "5th", "50%").
+_NUMBER = re.compile(r"[-+±~≈]?[$€£¥₹]?\d[\d,.:/]*(?:%|[A-Za-z°µ]{1,3})?")
 _OMISSION = re.compile(r"[\[(](?:\.{3}|…)[\])]$")
 _INITIALISM = re.compile(r"[A-Za-z]{1,2}(?:\.[A-Za-z]{1,2})+")
 
@@ -88,6 +93,7 @@ NUMBER = "number"  # as END, but not an end before a digit either
 NEXT_WORD = "next-word"  # lowercase or digit next: no end; a capitalised word: an end if it is a starter
 TIME = "time"  # as NEXT_WORD, but every capitalised word ends the sentence except a time zone or day
 DOTS = "dots"  # a lone dot: no cut before another lone dot (". . ."); else as END
+NAME = "name"  # a capitalised word: inside a name (BOUND) before another capital, else a word gap
 
 STARTERS = frozenset("""
 i you he she it we they me my your his her its our their this that these those there here
@@ -100,6 +106,10 @@ is are was were be do does did can could will would should shall may might must 
 in on at for from with after before during since until if as while although though because once by
 to of about into over under without within between among through across against toward towards
 not never always often usually again only even just such other one two three
+someone somebody something everyone everybody everything nobody nothing anyone anybody anything
+add ask avoid bake bring buy call check choose click come consider cook enjoy follow get give go
+keep let look make mix note pick place pour preheat put read remember remove see select serve start
+stir take tell try turn use visit wait watch write
 """.split())
 """Capitalised, these words start sentences: "U.S. Then" ends one, "U.S. Army" does not."""
 
@@ -191,7 +201,11 @@ def word_gap(word: str, line_start: bool, nested: bool, ctx: Context) -> tuple[G
         return (BOUND if nested else CLAUSE), None
     if last not in TERMINATORS:
         g = weak(word)
-        return (min(g, BOUND) if nested else g), None
+        if nested:
+            return min(g, BOUND), None
+        if g == WORD and core[0].isupper() and core.lower() not in STARTERS:
+            return BOUND, NAME  # "Judge Wu", "Air Force", "Jonas E. Smith": a name goes on
+        return g, None
     if nested or _OMISSION.search(core + word[len(core) : len(core) + 1]):
         return min(weak(word), BOUND), None  # inside brackets, or an omission mark "[...]"
     if core == ".":  # a lone dot: part of a spaced ellipsis, three of which are an omission
@@ -211,7 +225,8 @@ def _period(stem: str, ctx: Context) -> tuple[Gap, str | None]:
     key = stem.lower()
     abbreviation = False
     if _capitalised(stem) and key in kinds["title"]:
-        if not (key in ("st", "dr") and ctx.sentence_words > 1 and _name_like(ctx.prev)):
+        street = ctx.sentence_words > 1 and _name_like(ctx.prev) and ctx.prev.lower() not in STARTERS
+        if not (key in ("st", "dr") and street):
             return BOUND, None  # "Dr. Smith"; but "Mulholland Dr." is an address, as below
         abbreviation = True
     if key in kinds["term"]:
@@ -231,7 +246,7 @@ def _period(stem: str, ctx: Context) -> tuple[Gap, str | None]:
         if ctx.sentence_words <= 4 and ctx.first.lstrip(OPENERS).lower() in _OPENING_PREPOSITIONS:
             return BOUND, None  # "At 5 a.m." | "Mr. Smith went": an opening adverbial, no sentence
         return BOUND, rule
-    if key in kinds["number"]:
+    if key in kinds["number"] or key in kinds["final"]:
         return BOUND, NUMBER
     return weak(stem), END
 
@@ -241,6 +256,8 @@ def resolve(fallback: Gap, rule: str, nxt: str) -> Gap | None:
 
     ``None``: the character does not decide; wait for the whole next word (:func:`resolve_word`).
     """
+    if rule == NAME:
+        return fallback if nxt[:1].isupper() else WORD
     if not nxt:
         return SENTENCE
     if nxt == ".":  # a spaced ellipsis follows (". . ."): the end, if any, comes after it

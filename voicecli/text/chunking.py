@@ -71,7 +71,7 @@ expressions find the next word end), so chunking is linear in the length of the 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -236,6 +236,7 @@ class StreamChunker:
         self.name = name
         self.policy = policy
         self.max_chars = max_chars
+        self._observe: Callable[[int, Gap], None] | None = None  # see gap_kinds()
         self._avoid_weak_end = bool(getattr(policy, "avoid_weak_end", False))
         self._reset()
 
@@ -442,6 +443,8 @@ class StreamChunker:
         else:
             return
         boundary.kind = _LINE
+        if self._observe is not None:
+            self._observe(boundary.words, _LINE)
         self._cut(boundary)
 
     def _decide_pending(self, nxt: str) -> None:
@@ -480,6 +483,8 @@ class StreamChunker:
         return last.lower() in WEAK_END_WORDS or bool(_INITIAL.fullmatch(last))  # "J. R. R." | "Tolkien"
 
     def _decide(self, b: _Boundary) -> None:
+        if self._observe is not None:
+            self._observe(b.words, b.kind)
         if b.kind >= _SENTENCE:
             self._ctx.sentence_words = 0
         if self._wants(b):
@@ -561,6 +566,28 @@ class StreamChunker:
             self._buf = self._buf[keep - self._base :]
             self._base = keep
         return out
+
+
+@dataclass(frozen=True)
+class _NoCut:
+    def cut(self, kind: Gap, chars: int, words: int, index: int) -> bool:
+        return False
+
+
+def gap_kinds(text: str) -> list[Gap]:
+    """The kind of the gap after each word of ``text`` (split on whitespace), as every strategy sees
+    it: for tests and diagnostics. The gap after the last word is the end of the stream."""
+    kinds: dict[int, Gap] = {}
+    engine = StreamChunker("gaps", _NoCut(), max_chars=None)
+    engine._observe = kinds.__setitem__  # a boundary decided again (an item marker after it) overrides
+    engine.feed(text)
+    engine.flush()
+    return [kinds.get(i, Gap.LINE) for i in range(1, engine_words(text) + 1)]
+
+
+def engine_words(text: str) -> int:
+    """How many words the engine sees in ``text``: whitespace-separated, and split after tight marks."""
+    return len(re.findall(f"[^\\s{TIGHT}]*[{TIGHT}]+[{CLOSERS}]*(?=\\S)|\\S+", text))
 
 
 # --- The naive baselines ----------------------------------------------------------------------------
