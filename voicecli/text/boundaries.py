@@ -158,6 +158,8 @@ def is_number(word: str) -> bool:
 def weak(word: str) -> Gap:
     """The gap after a word that ends no clause: a word boundary; a unit goes on after a number;
     nothing after a lone symbol."""
+    if word.isalpha():  # the common case, without a regular expression
+        return WORD
     if not _ALNUM.search(word):
         return NONE
     return BOUND if is_number(word.strip(CLOSERS + OPENERS)) else WORD

@@ -273,7 +273,9 @@ class StreamChunker:
             self._buf += text
             self._scan()
             if self._in_word and self.max_chars is not None:
-                self._enforce_limit(self._base + len(self._buf))
+                end = self._base + len(self._buf)
+                if self._wstart_n + (end - self._wstart) - self._chunk_n > self.max_chars:
+                    self._enforce_limit(end)
         return self._take()
 
     def flush(self) -> list[str]:
@@ -343,7 +345,7 @@ class StreamChunker:
 
     def _end_word(self, at: int, tight: bool) -> None:
         """The word from ``_wstart`` to ``at`` is complete; ``tight``: text follows with no space."""
-        if self.max_chars is not None:
+        if self.max_chars is not None and self._wstart_n + (at - self._wstart) - self._chunk_n > self.max_chars:
             self._enforce_limit(at)
         word = self._buf[self._wstart - self._base : at - self._base]
         self._in_word = False
@@ -361,7 +363,10 @@ class StreamChunker:
             self._track_nesting(word, sentence_start)
         self._n = self._wstart_n + len(word)
         self._words += 1
-        ctx.dots = (ctx.dots if ctx.prev == "." else int(ctx.prev.endswith("."))) + 1 if word == "." else 0
+        if word == ".":
+            ctx.dots = (ctx.dots if ctx.prev == "." else int(ctx.prev.endswith("."))) + 1
+        elif ctx.dots:
+            ctx.dots = 0
         ctx.sentence_words += 1
         if sentence_start:
             ctx.first = word
