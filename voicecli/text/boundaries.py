@@ -94,6 +94,8 @@ NEXT_WORD = "next-word"  # lowercase or digit next: no end; a capitalised word: 
 TIME = "time"  # as NEXT_WORD, but every capitalised word ends the sentence except a time zone or day
 DOTS = "dots"  # a lone dot: no cut before another lone dot (". . ."); else as END
 NAME = "name"  # a capitalised word: inside a name (BOUND) before another capital, else a word gap
+NUMBERS = "numbers"  # a number and a comma: BOUND before another number, else a clause
+DATE = "date"  # a month's name: inside a date (BOUND) before a digit or a capital, else a word gap
 
 STARTERS = frozenset("""
 i you he she it we they me my your his her its our their this that these those there here
@@ -113,6 +115,7 @@ stir take tell try turn use visit wait watch write
 """.split())
 """Capitalised, these words start sentences: "U.S. Then" ends one, "U.S. Army" does not."""
 
+_MONTH_NAMES = frozenset("january february march april may june july august september october november december".split())
 _OPENING_PREPOSITIONS = frozenset("at by before after until till from since around about on in".split())
 
 
@@ -200,12 +203,16 @@ def word_gap(word: str, line_start: bool, nested: bool, ctx: Context) -> tuple[G
     if last in TIGHT_SENTENCE:
         return (BOUND if nested else SENTENCE), None
     if last in ",;:" or last in TIGHT_CLAUSE:
+        if not nested and last == "," and is_number(core[:-1].lstrip(OPENERS)):
+            return BOUND, NUMBERS  # "May 5, 2024", "3, 4 or 5": the numbers go on
         return (BOUND if nested else CLAUSE), None
     if last not in TERMINATORS:
         g = weak(word)
         if nested:
             return min(g, BOUND), None
         if g == WORD and core[0].isupper() and core.lower() not in STARTERS:
+            if core.lower() in _MONTH_NAMES:
+                return BOUND, DATE  # "May 5, 2024": a date goes on
             return BOUND, NAME  # "Judge Wu", "Air Force", "Jonas E. Smith": a name goes on
         return g, None
     if nested or _OMISSION.search(core + word[len(core) : len(core) + 1]):
@@ -260,6 +267,10 @@ def resolve(fallback: Gap, rule: str, nxt: str) -> Gap | None:
     """
     if rule == NAME:
         return fallback if nxt[:1].isupper() else WORD
+    if rule == NUMBERS:
+        return fallback if nxt[:1].isdigit() else CLAUSE
+    if rule == DATE:
+        return fallback if nxt[:1].isupper() or nxt[:1].isdigit() else WORD
     if not nxt:
         return SENTENCE
     if nxt == ".":  # a spaced ellipsis follows (". . ."): the end, if any, comes after it
