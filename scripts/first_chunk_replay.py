@@ -11,6 +11,11 @@ reports as TTFC minus its own overhead, but deterministic: no sleeping, no noise
 current one, so a change is measured against the code before it in one run::
 
     python scripts/first_chunk_replay.py --baseline 8c0f110 [--strategies adaptive,sentence] [--traces FILE]
+
+``--wait-cost`` measures, over the texts of the regression corpus cut into LLM-like tokens, what
+deciding on the next word costs: how many chunks come out later than the token that brings the
+first character after them (the wait after "U.S." before a capitalised word, before an item marker
+"2."), and by how many tokens.
 """
 
 from __future__ import annotations
@@ -57,13 +62,63 @@ def first_chunk_ms(module, strategy: str, deltas: list[dict]) -> tuple[float, st
     return (texts[-1]["t_ms"] if texts else 0.0), (out[0] if out else "")
 
 
+def wait_cost(strategy: str) -> dict:
+    import re
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from bench_chunking import _TOKEN
+
+    data = ROOT / "tests" / "data"
+    texts = [json.loads(line)["text"] for name in ("chunking_public.jsonl", "chunking_corpus.jsonl")
+             for line in (data / name).read_text(encoding="utf-8").splitlines() if line.strip()]
+    texts += [re.sub(r"[{}]", "", re.sub(r" ?‖ ?", " ", line.partition(": ")[2]))
+              for line in (data / "chunking_cases.txt").read_text(encoding="utf-8").splitlines()
+              if line.strip() and not line.startswith("#")]
+    chunks_total, late, extra = 0, 0, []
+    for text in texts:
+        tokens = _TOKEN.findall(text)
+        if "".join(tokens) != text:
+            continue  # a script the token pattern does not cover
+        starts, pos = [], 0
+        for t in tokens:
+            starts.append(pos)
+            pos += len(t)
+        chunker = current.make_chunker(strategy, max_chars=None)
+        emitted = []
+        for i, t in enumerate(tokens):
+            emitted += [(c, i) for c in chunker.feed(t)]
+        spans = [m.end() for m in re.finditer(r"\S+", text)]
+        if sum(len(c.split()) for c, _ in emitted) > len(spans):
+            continue  # tight marks (no spaces): words do not map to whitespace
+        done = 0
+        for chunk, i in emitted:  # chunks before flush only: flush has no later token
+            done += len(chunk.split())
+            end = spans[done - 1]
+            m = re.compile(r"\S").search(text, end)
+            if m is None:
+                continue
+            first = max(k for k, st in enumerate(starts) if st <= m.start())
+            chunks_total += 1
+            if i > first:
+                late += 1
+                extra.append(i - first)
+    return {"strategy": strategy, "texts": len(texts), "chunks": chunks_total, "waited": late,
+            "waited_share": round(late / max(chunks_total, 1), 4),
+            "extra_tokens_mean": round(statistics.fmean(extra), 2) if extra else 0.0, "extra_tokens_max": max(extra, default=0)}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--traces", type=Path, default=TRACES)
     ap.add_argument("--strategies", default="adaptive,sentence")
     ap.add_argument("--baseline", help="a git revision to compare with (e.g. 8c0f110)")
     ap.add_argument("--show", action="store_true", help="print each trace's first chunk")
+    ap.add_argument("--wait-cost", action="store_true", help="what waiting for the next word costs, on the corpus")
     args = ap.parse_args()
+    if args.wait_cost:
+        for strategy in args.strategies.split(","):
+            print(json.dumps(wait_cost(strategy)))
+        return 0
     traces = [json.loads(line) for line in args.traces.read_text(encoding="utf-8").splitlines() if line.strip()]
     versions = [("current", current)] + ([(args.baseline, load_revision(args.baseline))] if args.baseline else [])
     report = {}

@@ -84,6 +84,7 @@ _BULLET = re.compile(r"[-*+•⁃>]+|#{1,6}")
 _ITEM = re.compile(r"([•⁃]?)\(?(\d{1,3}|[a-zA-Z])(\.\)|[.)])")
 # A number, possibly with its unit glued on ("21C", "5km", "4B", "1990s", "5th", "50%").
 _NUMBER = re.compile(r"[-+±~≈]?[$€£¥₹]?\d[\d,.:/]*(?:%|[A-Za-z°µ]{1,3})?")
+_LETTERS = re.compile(r"[^\W\d_]*")
 _OMISSION = re.compile(r"[\[(](?:\.{3}|…)[\])]$")
 _INITIALISM = re.compile(r"[A-Za-z]{1,2}(?:\.[A-Za-z]{1,2})+")
 
@@ -109,6 +110,7 @@ in on at for from with after before during since until if as while although thou
 to of about into over under without within between among through across against toward towards
 not never always often usually again only even just such other one two three
 someone somebody something everyone everybody everything nobody nothing anyone anybody anything
+don won isn aren wasn weren doesn didn haven hasn shouldn wouldn couldn
 add ask avoid bake bring buy call check choose click come consider cook enjoy follow get give go
 keep let look make mix note pick place pour preheat put read remember remove see select serve start
 stir take tell try turn use visit wait watch write
@@ -282,6 +284,22 @@ def resolve(fallback: Gap, rule: str, nxt: str) -> Gap | None:
     if rule == NUMBER and nxt.isdigit():
         return fallback
     return SENTENCE
+
+
+@lru_cache(maxsize=1)
+def _prefixes() -> dict[str, frozenset[str]]:
+    def of(words):
+        return frozenset(w[:i] for w in words for i in range(len(w) + 1))
+
+    return {NEXT_WORD: of(STARTERS), TIME: of(abbreviations()["zone"])}
+
+
+def decided_early(rule: str, partial: str) -> bool:
+    """Can the next word be judged from its first letters? When they begin no word of the rule's
+    list (no sentence starter, no time zone), :func:`resolve_word` will say the same of the whole
+    word: decide now instead of waiting for its end ("U.S. Arm|y": not "are", "around"...)."""
+    letters = _LETTERS.match(partial.lstrip(OPENERS))
+    return letters is not None and letters.group().lower() not in _prefixes()[rule]
 
 
 def resolve_word(fallback: Gap, rule: str, word: str) -> Gap:

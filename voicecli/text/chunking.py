@@ -84,6 +84,7 @@ from voicecli.text.boundaries import (
     Context,
     Gap,
     boundary_kind,  # noqa: F401 (part of this module's API)
+    decided_early,
     is_bullet,
     item_marker,
     resolve,
@@ -272,6 +273,8 @@ class StreamChunker:
         if text:
             self._buf += text
             self._scan()
+            if self._in_word and self._pending is not None and self._pending.waiting:
+                self._resolve_waiting(self._base + len(self._buf), complete=False)
             if self._in_word and self.max_chars is not None:
                 end = self._base + len(self._buf)
                 if self._wstart_n + (end - self._wstart) - self._chunk_n > self.max_chars:
@@ -345,13 +348,12 @@ class StreamChunker:
 
     def _end_word(self, at: int, tight: bool) -> None:
         """The word from ``_wstart`` to ``at`` is complete; ``tight``: text follows with no space."""
+        if self._pending is not None and self._pending.waiting:
+            self._resolve_waiting(at, complete=True)
         if self.max_chars is not None and self._wstart_n + (at - self._wstart) - self._chunk_n > self.max_chars:
             self._enforce_limit(at)
         word = self._buf[self._wstart - self._base : at - self._base]
         self._in_word = False
-        pending = self._pending
-        if pending is not None and pending.waiting:
-            self._settle(pending, resolve_word(pending.at.kind, pending.rule, word))
         ctx = self._ctx
         sentence_start = ctx.sentence_words == 0
         line_start = self._line_start
@@ -389,6 +391,30 @@ class StreamChunker:
             self._pending = _Pending(boundary, rule, cut=True)
         else:
             self._pending = _Pending(boundary, rule)
+
+    def _resolve_waiting(self, end: int, complete: bool) -> None:
+        """Decide a possible end that waits for the word now arriving (up to ``end``), if it can be.
+
+        Three events, taken in the order they happen in the text so that the outcome never depends
+        on how the stream was cut: the word's first letters already decide it (see
+        :func:`decided_early`); the chunk outgrows ``max_chars`` (a cut is needed now: the word is
+        taken to continue the sentence); the word ends (it decides).
+        """
+        pending = self._pending
+        assert pending is not None
+        word = self._buf[self._wstart - self._base : end - self._base]
+        over_at = None  # the word's length when the chunk first outgrows max_chars
+        if self.max_chars is not None:
+            room = self.max_chars - (self._wstart_n - self._chunk_n)
+            if len(word) > room:
+                over_at = max(room + 1, 0)
+        early = next((n for n in range(1, len(word) + 1) if decided_early(pending.rule, word[:n])), None)
+        if early is not None and (over_at is None or early <= over_at):
+            self._settle(pending, resolve_word(pending.at.kind, pending.rule, word))
+        elif over_at is not None:
+            self._settle(pending, pending.at.kind)
+        elif complete:
+            self._settle(pending, resolve_word(pending.at.kind, pending.rule, word))
 
     def _item_starts(self, word: str) -> bool:
         """Is ``word`` the next item marker of this line ("2." after "1.")? Then the item before
@@ -517,9 +543,6 @@ class StreamChunker:
         limit = self.max_chars
         if self._wstart_n + (end - self._wstart) - self._chunk_n <= limit:
             return
-        pending = self._pending
-        if pending is not None and pending.waiting:  # a word this long starts no sentence
-            self._settle(pending, pending.at.kind)
         self._force_cut(end)
         while (size := self._wstart_n + (end - self._wstart) - self._chunk_n) > limit:
             start = max(self._chunk_start, self._wstart)
