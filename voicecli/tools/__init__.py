@@ -31,6 +31,7 @@ from voicecli.tools.feedback import FEEDBACK_PHRASES, FeedbackPicker
 from voicecli.tools.markup import FORMATS, ToolFormat, ToolMarkupFilter, detect_tool_format, tool_prompt
 from voicecli.tools.registry import (
     ENTRY_POINT_GROUP,
+    Constraints,
     Registry,
     Tool,
     ToolContext,
@@ -60,6 +61,7 @@ def build_registry(
 
 __all__ = [
     "BUILTIN_TOOLS",
+    "Constraints",
     "DEFAULT_TIMEOUT_S",
     "ENTRY_POINT_GROUP",
     "FEEDBACK_PHRASES",
