@@ -8,7 +8,7 @@ Each run feeds a fresh chunker token by token and flushes it; the figure is the 
 ``--runs`` runs. The budget is 50 ms for 10,000 tokens: the chunker must never be what delays the
 audio. Also printed, from the same run: how many chunks, their mean length, the length of the first
 chunk (what the time to first audio waits for) and the share of chunks that end at a sentence or
-clause boundary (how natural the cuts are).
+clause boundary (how natural the cuts are: ``voicecli.bench.stats.natural_share``, as in the bench).
 
     python scripts/bench_chunking.py [--tokens 10000] [--runs 7] [--trace FILE.jsonl] [--json OUT.json] [--check]
 """
@@ -26,7 +26,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from voicecli.text.chunking import ALL_STRATEGIES, boundary_kind, make_chunker  # noqa: E402
+from voicecli.bench.baselines import ALL_STRATEGIES  # noqa: E402
+from voicecli.bench.baselines import make_bench_chunker as make_chunker  # noqa: E402
+from voicecli.bench.stats import natural_share  # noqa: E402
 
 CORPUS = ROOT / "tests" / "data" / "chunking_corpus.jsonl"
 BUDGET_MS = 50.0
@@ -72,7 +74,6 @@ def bench(name: str, deltas: list[str], runs: int) -> dict[str, object]:
     for _ in range(runs):
         ms, chunks = run_once(name, deltas)
         times.append(ms)
-    kinds = [boundary_kind(c) for c in chunks]
     return {
         "strategy": name,
         "median_ms": round(statistics.median(times), 2),
@@ -81,7 +82,7 @@ def bench(name: str, deltas: list[str], runs: int) -> dict[str, object]:
         "chunks": len(chunks),
         "mean_chars": round(statistics.mean(len(c) for c in chunks), 1) if chunks else 0,
         "first_chunk_chars": len(chunks[0]) if chunks else 0,
-        "natural_share": round(sum(k != "word" for k in kinds) / len(kinds), 3) if kinds else 0,
+        "natural_share": round(natural_share(chunks, "".join(deltas)) or 0.0, 3),
     }
 
 

@@ -14,16 +14,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from voicecli.bench.baselines import ALL_STRATEGIES
+from voicecli.bench.baselines import make_bench_chunker as make_chunker
+from voicecli.chunking import make_chunker as public_make_chunker
 from voicecli.engine.types import Chunker
 from voicecli.errors import VoicecliError
 from voicecli.text.chunking import (
-    ALL_STRATEGIES,
     STRATEGIES,
     achunk_stream,
     boundary_kind,
     chunk_stream,
     default_options,
-    make_chunker,
 )
 
 CORPUS = [json.loads(line) for line in (Path(__file__).parent / "data" / "chunking_corpus.jsonl").read_text().splitlines() if line.strip()]
@@ -238,12 +239,19 @@ def test_no_text_lost_no_empty_chunk_no_mid_word_split(name, text, sizes):
 
 @PROPS
 @given(name=st.sampled_from(REAL), text=any_text, limit=st.integers(min_value=5, max_value=60), sizes=cuts)
-def test_max_chars_bounds_every_chunk_of_more_than_one_word(name, text, limit, sizes):
+def test_max_chars_bounds_every_chunk(name, text, limit, sizes):
     result = chunks(name, text, sizes=sizes, max_chars=limit)
-    assert " ".join(result) == normalised(text)
+    assert all(c and c == normalised(c) for c in result)
+    assert "".join(result).replace(" ", "") == "".join(text.split())  # a word cut for the limit joins with no space
+    if all(len(w) <= limit for w in text.split()):
+        assert " ".join(result) == normalised(text)
     for chunk in result:
-        assert len(chunk) <= limit or " " not in chunk, (chunk, limit)
+        assert len(chunk) <= limit, (chunk, limit)
     assert result == chunks(name, text, max_chars=limit)
+
+
+CLOSING = "\"'”’)]}»*_`~"
+ITEM = re.compile(r"[•⁃]?\(?(?:\d{1,3}|[a-zA-Z])(?:\.\)|[.)])\s|[•⁃]\s")
 
 
 def _emission_feeds(name: str, text: str, **options) -> list[tuple[str, int]]:
@@ -264,6 +272,8 @@ def test_a_chunk_is_emitted_by_the_feed_that_completes_it(name, text, limit):
     grew too long comes out with the character that made it too long (later than that first
     character), so the bound is the later of the two. Never held until flush when text follows."""
     spans = [m.span() for m in re.finditer(r"\S+", text)]
+    if limit is not None and spans:  # words cut for the limit: see test_unbroken_text_is_split_at_max_chars
+        limit = max(limit, max(b - a for a, b in spans))
     k = 0
     for chunk, fed in _emission_feeds(name, text, max_chars=limit):
         n = len(chunk.split())
@@ -272,6 +282,11 @@ def test_a_chunk_is_emitted_by_the_feed_that_completes_it(name, text, limit):
         assert fed >= end - 1  # not before it is all there
         following = re.compile(r"\S|\n").search(text, end)
         deadline = following.start() if following else len(text)
+        if following and following.group() != "\n" and (chunk.rstrip(CLOSING).endswith((".", "!")) or ITEM.match(text, deadline)):
+            # After an abbreviation, an initial or a brand ("U.S." | "Army"/"Then"), or before an item
+            # marker ("item" | "2. Next"), the whole next word decides: its end is the deadline.
+            nxt = re.compile(r"\s").search(text, deadline)
+            deadline = nxt.start() if nxt else len(text)
         if limit is not None:
             too_long = (i for i in range(end, len(text)) if not text[i].isspace() and len(normalised(text[start : i + 1])) > limit)
             deadline = max(deadline, next(too_long, deadline))
@@ -317,9 +332,21 @@ def test_max_chars_prefers_the_last_clause_then_the_last_word():
     assert chunks("sentence", text, max_chars=40) == ["This sentence, which is long,", "goes on and on without any end in sight", "at all."]
 
 
-def test_a_word_longer_than_max_chars_is_a_chunk_of_its_own():
+def test_a_word_longer_than_max_chars_is_cut_into_pieces_at_soft_breaks():
     url = "https://example.com/" + "a" * 60
-    assert chunks("sentence", f"See {url} now. Ok.", max_chars=30) == ["See", url, "now.", "Ok."]
+    assert chunks("sentence", f"See {url} now. Ok.", max_chars=30) == ["See", "https://example.com/", "a" * 30, "a" * 30, "now.", "Ok."]
+    text = "Visit https://docs.python.org/3/library/functions.html#built-in-functions-and-more today."
+    assert chunks("sentence", text, max_chars=40) == [
+        "Visit", "https://docs.python.org/3/library/", "functions.html#built-in-functions-and-", "more today."]
+
+
+@pytest.mark.parametrize("name", REAL)
+def test_unbroken_text_is_split_at_max_chars(name):
+    """Issue 14: text with no spaces at all was one chunk, however long."""
+    for sizes in (None, [1], [7, 300]):
+        result = chunks(name, "a" * 5000, sizes=sizes)
+        assert result == ["a" * 200] * 25
+    assert chunks(name, "x" * 450, max_chars=None) == ["x" * 450]
 
 
 def test_max_chars_none_means_no_limit():
@@ -365,6 +392,9 @@ def test_unknown_strategy_names_the_valid_choices():
         make_chunker("paragraph")
     assert "paragraph" in err.value.message
     assert all(name in err.value.hint for name in ALL_STRATEGIES)
+    with pytest.raises(VoicecliError) as err:  # the user's API offers the four real strategies only
+        public_make_chunker("seed-sentence")
+    assert all(name in err.value.hint for name in STRATEGIES) and "seed" not in err.value.hint
 
 
 @pytest.mark.parametrize(

@@ -115,3 +115,9 @@ def test_chat_with_missing_llm_fails_on_one_line(isolated_env, how):
     assert "Traceback" not in proc.stderr
     assert "/nonexistent.gguf" in lines[0]
     assert "--llm-model" in lines[0] and "VOICECLI_LLM_MODEL" in lines[0]  # how to fix it
+
+
+def test_a_usage_mistake_is_typers_message_and_exit_2_not_a_traceback():
+    proc = subprocess.run([sys.executable, "-m", "voicecli", "chat", "--no-such-flag"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "No such option: --no-such-flag" in proc.stderr
+    assert "Traceback" not in proc.stderr

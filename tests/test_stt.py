@@ -34,7 +34,7 @@ def test_missing_model_dir_is_one_line(tmp_path):
     with pytest.raises(ModelMissing) as e:
         WhisperSTT(tmp_path / "nope")
     line = e.value.one_line()
-    assert "\n" not in line and str(tmp_path / "nope") in line and "make models" in line
+    assert "\n" not in line and str(tmp_path / "nope") in line and "voicecli fetch" in line
 
 
 def test_model_path_that_is_a_file_or_lacks_model_bin(tmp_path):

@@ -3,6 +3,6 @@
 The code lives in :mod:`voicecli.text.chunking`; this module keeps the documented import path.
 """
 
-from voicecli.text.chunking import ALL_STRATEGIES, STRATEGIES, chunk_stream, make_chunker
+from voicecli.text.chunking import STRATEGIES, chunk_stream, make_chunker
 
-__all__ = ["ALL_STRATEGIES", "STRATEGIES", "chunk_stream", "make_chunker"]
+__all__ = ["STRATEGIES", "chunk_stream", "make_chunker"]

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from voicecli.audio.sinks import NullSink
+from voicecli.bench.baselines import ALL_STRATEGIES, make_bench_chunker
 from voicecli.bench.stats import BenchResult, Sample, check_determinism, run_name
 from voicecli.bench.traces import RECORD_SEED, Progress, SeededLLM, fresh_prefix, messages_for
 from voicecli.config import DEFAULT_SYSTEM_PROMPT
@@ -31,7 +32,6 @@ from voicecli.engine.types import LLM, TTS
 from voicecli.errors import VoicecliError
 from voicecli.llm.local import LlamaCppLLM
 from voicecli.llm.replay import ReplayLLM, Trace
-from voicecli.text.chunking import ALL_STRATEGIES, make_chunker
 
 DEFAULT_STRATEGIES: tuple[str, ...] = ALL_STRATEGIES
 """``word, sentence, phrase, adaptive`` and the naive reference rows ``seed-sentence, seed-phrase``."""
@@ -44,7 +44,8 @@ the turn's threads), 0.5 s later as fast as ever."""
 def run_turn(llm: LLM, tts: TTS, strategy: str, prompt: str, *, options: dict[str, Any] | None = None,
              system_prompt: str = "") -> TurnRecord:
     """One turn through a fresh ``Engine`` (no tools, a ``NullSink``): its turn record."""
-    config = EngineConfig(chunking=strategy, chunk_options=dict(options or {}), system_prompt=system_prompt)
+    config = EngineConfig(chunking=strategy, chunk_options=dict(options or {}), system_prompt=system_prompt,
+                          make_chunker=make_bench_chunker)
     return Engine(llm, tts, NullSink(tts.sample_rate), EventBus(), config).turn(prompt).record
 
 
@@ -165,7 +166,7 @@ def check_strategies(strategies: Sequence[str]) -> list[str]:
         raise VoicecliError("no chunking strategy to compare", f"choose from {', '.join(ALL_STRATEGIES)}")
     out = []
     for s in strategies:
-        make_chunker(s)  # raises VoicecliError naming the valid ones
+        make_bench_chunker(s)  # raises VoicecliError naming the valid ones
         key = s.strip().lower()
         if key not in out:
             out.append(key)

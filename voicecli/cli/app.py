@@ -10,7 +10,6 @@ from __future__ import annotations
 import sys
 from typing import Annotated
 
-import click
 import typer
 from rich.console import Console
 
@@ -75,9 +74,12 @@ def main() -> None:
             raise
         print_error(e)
         code = e.exit_code
-    except click.ClickException as e:  # a usage error: click's own message
-        e.show()
+    except typer.TyperException as e:  # a usage error (an unknown option, a bad value): typer's own message
+        if hasattr(e, "show"):
+            e.show()
+        else:  # pragma: no cover
+            print(f"Error: {e.format_message()}", file=sys.stderr)
         code = e.exit_code
-    except (click.Abort, KeyboardInterrupt):  # Ctrl-C or SIGTERM, after the turn under way was logged
+    except (typer.Abort, KeyboardInterrupt):  # Ctrl-C or SIGTERM, after the turn under way was logged
         code = signals.exit_status()
     sys.exit(signals.exit_status() if signals.terminating.is_set() else code or 0)

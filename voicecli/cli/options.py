@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import typing
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -70,7 +71,9 @@ def settings_command(app: typer.Typer, name: str, **command_kw: Any) -> Callable
     declared = options_for(name)
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
-        own = [p for p in inspect.signature(fn).parameters.values() if p.name != "settings"]
+        hints = typing.get_type_hints(fn, include_extras=True)  # the annotations as objects, not strings
+        own = [p.replace(annotation=hints.get(p.name, p.annotation))
+               for p in inspect.signature(fn).parameters.values() if p.name != "settings"]
         extra = [inspect.Parameter(key, inspect.Parameter.KEYWORD_ONLY, default=None,
                                    annotation=_annotation(key, opt, kind)) for key, opt, kind in declared]
         keys = {key for key, _, _ in declared}

@@ -36,7 +36,7 @@ from voicecli.engine.events import (
 from voicecli.engine.metrics import TurnMetrics, TurnRecord
 from voicecli.engine.speaker import Speaker
 from voicecli.engine.tools import ToolRunner
-from voicecli.engine.types import LLM, TTS, AudioSink, Heard, StreamItem, ToolCall
+from voicecli.engine.types import LLM, TTS, AudioSink, Chunker, Heard, StreamItem, ToolCall
 from voicecli.errors import LLMError, VoicecliError
 from voicecli.text.chunking import make_chunker
 from voicecli.text.speech import SpeechText
@@ -57,6 +57,7 @@ class EngineConfig:
     context_tokens: int = 8192  # for backends that do not know their context window (servers, replay)
     max_pending_chunks: int = 16  # bounded queue between the LLM and the speaker
     first_audio_first: bool = True  # pause generation while the first chunk is synthesised
+    make_chunker: Callable[..., Chunker] = make_chunker  # (strategy, **options) -> a fresh chunker
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ class _Chunks:
     """
 
     def __init__(self, config: EngineConfig, speaker: Speaker, bus: EventBus):
-        self.chunker = make_chunker(config.chunking, **config.chunk_options)
+        self.chunker = config.make_chunker(config.chunking, **config.chunk_options)
         self.speech = SpeechText()
         self.speaker, self.bus, self.audio_first = speaker, bus, config.first_audio_first
         self.count = 0
@@ -137,7 +138,7 @@ class Engine:
         self.bus = bus or EventBus()
         self.config = config or EngineConfig()
         self.tools = tools
-        make_chunker(self.config.chunking, **self.config.chunk_options)  # fail early on a bad name/option
+        self.config.make_chunker(self.config.chunking, **self.config.chunk_options)  # fail early on a bad name/option
         self.history: list[dict[str, Any]] = []
         self.reset()
         self._lock = threading.Lock()  # one turn (or announcement) at a time

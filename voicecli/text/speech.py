@@ -13,7 +13,12 @@ chunks, whether a fenced code block is open) apply the same rules:
 * emoji and decorative symbols (stars, check marks, box drawing, arrows used as bullets) are
   dropped; symbols a person says are spelled out: ``&`` "and", ``%`` "percent", ``°C``
   "degrees Celsius", an arrow between words "to", "e.g." "for example", "2–3" "2 to 3";
-* prices, numbers, times and versions are left as they are: Piper reads "$29.95" and "10:30" well.
+* numbers with what they measure are said as words (:mod:`voicecli.text.normalize`): money,
+  temperatures, times, dates, years, fractions, ranges, ordinals, units, phone numbers and roman
+  numerals in names ("21C (70F)" "21 degrees Celsius, or 70 degrees Fahrenheit"); plain numbers and
+  versions stay digits, which the voice reads well ("391", "3.14", "v2.0.1");
+* markers meant for the model, never for the listener, are dropped, even across chunks:
+  ``[error: ...]``, ``[result of ...]``, ``[calling ...]``, ``[interrupted by the user]``.
 
 A chunk with nothing speakable left (a lone bullet, an emoji, a code line) becomes ``""``: the
 pipeline skips it. Apply this to the chunks handed to the TTS, never to the text shown.
@@ -24,9 +29,15 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from voicecli.text.normalize import normalize
+
 DEFAULT_CODE_PLACEHOLDER = "(code omitted)"
 
 _FENCE = re.compile(r"```|~~~")
+# What the program tells the model, never the listener (a small model may copy it into its reply).
+_MARKER_WORDS = r"\[\s*(?:error\b|result of\b|calling\b|interrupted\b|tool result\b)"
+_MARKER = re.compile(_MARKER_WORDS + r"[^\]\n]*\]", re.I)
+_MARKER_OPEN = re.compile(_MARKER_WORDS, re.I)
 
 # Line-level markdown (a chunk never spans lines, but a whole text passed to to_speech may).
 # Markup at the start of a line: headings, block quotes, bullets (with task boxes), and emphasis
@@ -82,7 +93,7 @@ _SYMBOLS = {
     "@": " at ",
 }
 _SYMBOL = re.compile("|".join(re.escape(s) for s in sorted(_SYMBOLS, key=len, reverse=True)))
-_APPROX = re.compile(r"~(?=\d)")
+_APPROX = re.compile(r"~\s?(?=\d)")
 _SILENT = re.compile(r"[\[\]{}|#`*~<>^\\•·▪◦‣]")
 _SPACE_BEFORE_PUNCT = re.compile(r"\s+([,.;:!?)])")
 _SPACE_AFTER_OPEN = re.compile(r"([(])\s+")
@@ -132,6 +143,7 @@ def _speak_line(line: str) -> str:
     line = _EMPHASIS.sub("", line)
     line = _EDGE_UNDERSCORE.sub("", line)
     line = line.replace("_", " ")
+    line = normalize(line)
 
     for pattern, spoken in _ABBREVIATIONS:
         line = pattern.sub(spoken, line)
@@ -174,11 +186,27 @@ class SpeechText:
     def __init__(self, code_placeholder: str = DEFAULT_CODE_PLACEHOLDER):
         self.code_placeholder = code_placeholder
         self.in_code = False
+        self.in_marker = False
 
     def reset(self) -> None:
         self.in_code = False
+        self.in_marker = False
+
+    def _drop_markers(self, chunk: str) -> str:
+        """Remove ``[error: ...]`` and the like; one left open goes on into the next chunks."""
+        if self.in_marker:
+            end = chunk.find("]")
+            if end < 0:
+                return ""
+            chunk, self.in_marker = chunk[end + 1 :], False
+        chunk = _MARKER.sub(" ", chunk)
+        opened = _MARKER_OPEN.search(chunk)
+        if opened:
+            chunk, self.in_marker = chunk[: opened.start()], True
+        return chunk
 
     def __call__(self, chunk: str) -> str:
+        chunk = self._drop_markers(chunk)
         spoken: list[str] = []
         for i, part in enumerate(_FENCE.split(chunk)):
             if i:  # a fence before this part

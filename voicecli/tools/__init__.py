@@ -28,6 +28,7 @@ from voicecli.tools.execution import (
 from voicecli.tools.feedback import FEEDBACK_PHRASES, FeedbackPicker
 from voicecli.tools.registry import (
     ENTRY_POINT_GROUP,
+    Constraints,
     Registry,
     Tool,
     ToolContext,
@@ -57,6 +58,7 @@ def build_registry(
 
 __all__ = [
     "BUILTIN_TOOLS",
+    "Constraints",
     "DEFAULT_TIMEOUT_S",
     "ENTRY_POINT_GROUP",
     "FEEDBACK_PHRASES",

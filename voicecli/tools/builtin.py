@@ -19,12 +19,12 @@ import math
 import threading
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from voicecli.tools import calc, units
 from voicecli.tools.private import append_private, private_dir, read_private
-from voicecli.tools.registry import ToolContext, ToolError
+from voicecli.tools.registry import Constraints, ToolContext, ToolError
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,12 @@ def get_time(timezone: str | None = None) -> str:
     return f"{now:%A %d %B %Y, %H:%M} ({where}, UTC{offset[:3]}:{offset[3:]})"
 
 
-def calculate(expression: str) -> str:
+# Starts with a number, a sign or a bracket (never a stray dot: the 135M model wrote ".17 * 23"), then
+# only what the calculator reads. The forced-call grammar honours it; check_arguments enforces it.
+EXPRESSION = Constraints(pattern="^ *[+(0-9−-][+*/%^().0-9 ×÷xX·∗−–=?-]*$", max_length=200)
+
+
+def calculate(expression: Annotated[str, EXPRESSION]) -> str:
     """Calculate an arithmetic expression exactly, e.g. 17 * 23 or (2 + 3) ^ 2 / 4.
 
     Args:

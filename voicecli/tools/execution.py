@@ -176,10 +176,33 @@ def check_arguments(tool: Tool, arguments: Any) -> dict[str, Any]:
         if value is None and key in tool.nullable:
             kwargs[key] = None
         else:
-            kwargs[key] = _coerce(value, props[key], key)
+            kwargs[key] = _check_constraints(_coerce(value, props[key], key), props[key], key)
     for key in tool.none_if_missing:
         kwargs.setdefault(key, None)
     return kwargs
+
+
+def _check_constraints(value: Any, schema: dict[str, Any], where: str) -> Any:
+    """``value`` (already of the schema's type) checked against the schema's constraints
+    (:class:`voicecli.tools.registry.Constraints`): pattern, minimum/maximum, lengths."""
+    pattern = schema.get("pattern")
+    if pattern is not None and isinstance(value, str) and re.search(pattern, value) is None:
+        wanted = schema.get("description") or f"text matching {pattern}"
+        raise ArgumentError(f"argument '{where}' has the wrong form ({value[:40]!r}); expected {wanted}")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if "minimum" in schema and value < schema["minimum"]:
+            raise ArgumentError(f"argument '{where}' must be at least {schema['minimum']:g}, got {value:g}")
+        if "maximum" in schema and value > schema["maximum"]:
+            raise ArgumentError(f"argument '{where}' must be at most {schema['maximum']:g}, got {value:g}")
+    if isinstance(value, (str, list)):
+        unit = "characters" if isinstance(value, str) else "items"
+        least = schema.get("minLength", schema.get("minItems"))
+        most = schema.get("maxLength", schema.get("maxItems"))
+        if least is not None and len(value) < least:
+            raise ArgumentError(f"argument '{where}' needs at least {least} {unit}, got {len(value)}")
+        if most is not None and len(value) > most:
+            raise ArgumentError(f"argument '{where}' allows at most {most} {unit}, got {len(value)}")
+    return value
 
 
 # --- running ---------------------------------------------------------------------------------

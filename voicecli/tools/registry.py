@@ -13,6 +13,10 @@ A tool is a function with type hints and a docstring::
 The schema (OpenAI function format) comes from the signature and the docstring: the first paragraph
 is the description, the ``Args:`` section describes the parameters. Supported types: ``str``,
 ``int``, ``float``, ``bool``, ``list`` / ``list[X]``, ``dict``, ``Literal[...]`` and ``X | None``.
+``Annotated[X, Constraints(pattern=..., minimum=..., maximum=..., ...)]`` adds JSON-schema
+constraints: they go into the schema the model sees (a forced call's grammar honours ``pattern`` and
+``enum``), and :func:`voicecli.tools.execution.check_arguments` enforces them all before the tool
+runs, so a model that ignores them gets an error to read instead of a wrong side effect.
 A parameter is required unless it has a default or is ``X | None`` (then it receives ``None``).
 A parameter annotated with :class:`ToolContext` (any name) is not part of the schema: the executor
 passes the runtime's context there (data directory, ``announce`` callback).
@@ -73,6 +77,51 @@ class ToolContext:
 
 # --- schema derivation -----------------------------------------------------------------------
 
+
+@dataclass(frozen=True)
+class Constraints:
+    """JSON-schema constraints for one tool parameter, given as ``typing.Annotated`` metadata::
+
+        def calculate(expression: Annotated[str, Constraints(pattern=r"^[0-9(]...$")]) -> str: ...
+
+    Why ``Annotated``: the type hint stays the plain type for readers and type checkers, and the
+    constraint sits next to the parameter it limits. ``pattern`` is a regular expression the whole
+    value must match; write it anchored (``^...$``), as llama.cpp's grammar builder requires.
+    ``minimum``/``maximum`` bound numbers (inclusive), ``min_length``/``max_length`` strings and lists.
+    """
+
+    pattern: str | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    min_length: int | None = None
+    max_length: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.pattern is not None:
+            if not (self.pattern.startswith("^") and self.pattern.endswith("$")):
+                raise TypeError(f"pattern {self.pattern!r} must be anchored: ^...$")
+            try:
+                re.compile(self.pattern)
+            except re.error as e:
+                raise TypeError(f"pattern {self.pattern!r} is not a regular expression: {e}") from None
+
+    def schema(self, kind: str | None) -> dict[str, Any]:
+        """The JSON-schema keywords, named as the schema's type wants them."""
+        out: dict[str, Any] = {}
+        if self.pattern is not None:
+            out["pattern"] = self.pattern
+        if self.minimum is not None:
+            out["minimum"] = self.minimum
+        if self.maximum is not None:
+            out["maximum"] = self.maximum
+        short, long = ("minItems", "maxItems") if kind == "array" else ("minLength", "maxLength")
+        if self.min_length is not None:
+            out[short] = self.min_length
+        if self.max_length is not None:
+            out[long] = self.max_length
+        return out
+
+
 _SIMPLE = {str: "string", int: "integer", float: "number", bool: "boolean", dict: "object"}
 
 
@@ -84,6 +133,12 @@ def _type_schema(annotation: Any) -> tuple[dict[str, Any], bool]:
     """(JSON schema, optional) for one annotation; raises TypeError if it is not supported."""
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
+    if origin is typing.Annotated:
+        schema, optional = _type_schema(args[0])
+        for extra in annotation.__metadata__:
+            if isinstance(extra, Constraints):
+                schema.update(extra.schema(schema.get("type")))
+        return schema, optional
     if origin in (typing.Union, types.UnionType):
         rest = [a for a in args if a is not type(None)]
         if len(rest) == 1 and len(args) == 2:
@@ -176,7 +231,7 @@ def make_tool(fn: Callable[..., Any], name: str | None = None, description: str 
     doc_description, arg_docs = parse_docstring(fn.__doc__)
     description = description or getattr(fn, _MARK, {}).get("description") or doc_description
     try:
-        hints = typing.get_type_hints(fn, include_extras=False)
+        hints = typing.get_type_hints(fn, include_extras=True)
     except Exception as e:  # an annotation that does not resolve
         raise TypeError(f"cannot read the type hints: {e}") from None
     properties: dict[str, Any] = {}
