@@ -18,7 +18,11 @@ Run ``scripts/make_turn_set.py`` first. Four parts, each printed as a table; eve
    length the endpointer sees inside paused utterances, the lag from the true end of speech to where
    its silence count starts, and how many paused utterances it splits at several ``end_silence_ms``.
 4. **Decision rules simulated** on those VAD timings and transcripts: take-overs (a commit inside the
-   pause) on paused utterances and latency from the true end of speech to the commit on complete ones.
+   pause) on paused utterances and latency from the true end of speech to the commit on complete ones
+   (VAD lag + the silence waited; the time to transcribe and score, which a speculative start
+   overlaps with that silence, is not included).
+
+``--latency THREADS`` measures only the LM score: load time, memory added, per-call latency.
 
 Usage: ``.venv/bin/python scripts/measure_turn_signals.py [--set out/turnset] [--restt]``
 """
@@ -183,7 +187,8 @@ def simulate(files, vad, tr, lm, rule: str, commit_ms: float, wait_ms: float, th
                     for f in files if f["kind"] == "paused")
     lat = {k: [vad[f["file"]]["vad_end_lag_ms"] + wait(tr[f["file"]]["whole"]) for f in files if f["kind"] == k]
            for k in ("complete", "paused")}
-    return {"takeovers": takeovers, "median_latency_complete_ms": round(statistics.median(lat["complete"])),
+    fast = sum(looks_done(tr[f["file"]]["whole"]) for f in files if f["kind"] == "complete")
+    return {"takeovers": takeovers, "complete_fast_commits": fast, "median_latency_complete_ms": round(statistics.median(lat["complete"])),
             "p90_latency_complete_ms": round(float(np.percentile(lat["complete"], 90))),
             "median_latency_paused_ms": round(statistics.median(lat["paused"]))}
 
@@ -312,7 +317,7 @@ def main() -> int:
     rules = [("silence", s, s, 0.0, "") for s in (200, 300, 500, 700, 1000, 1200)]
     for w in (1000, 1200):
         rules.append(("text", 200, w, 0.0, ""))
-        for key, thrs in (("sentence_end", (0.02, 0.05, 0.1, 0.2, 0.3)), ("closed", (0.001, 0.003, 0.01, 0.03))):
+        for key, thrs in (("sentence_end", (0.05, 0.1, 0.2, 0.3, 0.4)), ("closed", (0.003, 0.01, 0.03, 0.05, 0.1))):
             for thr in thrs:
                 rules += [("lm", 200, w, thr, key), ("combined", 200, w, thr, key)]
     report["rules"] = []
@@ -320,7 +325,7 @@ def main() -> int:
         r = simulate(files, vad, tr, lm, rule, c, w, thr, key or "sentence_end")
         report["rules"].append({"rule": rule, "score": key, "commit_ms": c, "wait_ms": w, "lm_threshold": thr, **r})
         print(f"  {rule:9s} {key:12s} commit {c:4d} wait {w:5d} thr {thr:<5g}  take-overs {r['takeovers']:2d}  "
-              f"complete median {r['median_latency_complete_ms']:5d} p90 {r['p90_latency_complete_ms']:5d}  "
+              f"fast {r['complete_fast_commits']:2d}/{len(complete)}  complete median {r['median_latency_complete_ms']:5d} p90 {r['p90_latency_complete_ms']:5d}  "
               f"paused median {r['median_latency_paused_ms']:5d}")
 
     t0 = time.perf_counter()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from voicecli.text.endofturn import EndOfTurnScorer, looks_unfinished, words
+from voicecli.text.endofturn import LM_DONE_THRESHOLD, EndOfTurnScorer, looks_done, looks_unfinished, words
 
 UNFINISHED = [
     "Set a timer for",
@@ -92,3 +92,12 @@ def test_the_protocol_is_runtime_checkable():
 
     assert isinstance(Fixed(), EndOfTurnScorer)
     assert not isinstance(object(), EndOfTurnScorer)
+
+
+def test_looks_done_needs_finished_words_and_a_high_enough_score():
+    assert looks_done("What is the capital of France?") is True
+    assert looks_done("What is the capital of France?", LM_DONE_THRESHOLD) is True
+    assert looks_done("What is the capital of France?", LM_DONE_THRESHOLD / 2) is False
+    assert looks_done("What is the capital of", 0.99) is False  # the words veto a confident model
+    assert looks_done("", 1.0) is False and looks_done("...", 1.0) is False
+    assert looks_done("Thanks", 0.2, threshold=0.3) is False

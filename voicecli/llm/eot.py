@@ -7,29 +7,40 @@ of the turn? After "What is the capital of France" the end is likely; after "Wha
 it is not. Learned turn detectors in peers are exactly such a small model, fine-tuned; the embedded
 SmolLM2-135M, not fine-tuned, already separates the two (numbers in the measurement report).
 
-Decisions, and why:
+Decisions, and why (numbers from ``scripts/measure_turn_signals.py`` on the spoken turn-taking set):
 
-- **Its own small ``llama_cpp.Llama``** (``n_ctx`` 512, ``logits_all`` False, 2 threads): the chat
-  model's KV cache holds the reply being generated; sharing it would evict the other's prefix on every
-  call. The GGUF is memory-mapped, so a second instance of the same file shares its weights in the
-  page cache; what it adds is its KV cache and compute buffers. The model path is a plain argument
-  (backends never read config).
+- **Its own small ``llama_cpp.Llama``** (``n_ctx`` 512, ``logits_all`` False): the chat model's KV
+  cache holds the reply being generated; sharing it would evict the other's prefix on every call.
+  The GGUF is memory-mapped, so a second instance of the same file shares its weights in the page
+  cache; it adds ~40 MB of private memory (KV cache, compute buffers). Load ~0.15-0.25 s. The model
+  path is a plain argument (backends never read config).
+- **One thread by default**: on a quiet 2-core machine 2 threads are ~1.8x faster (a new 5-15-word
+  transcript: 27 ms vs 49 ms for ``sentence_end``), but when anything else runs (the STT, the chat
+  model, Piper, another process) llama.cpp's 2 threads stall: p90 went to 0.25-4 s, while 1 thread
+  stayed at 65-100 ms. In the talk loop this score always runs next to other work.
 - **The template renders the prompt**: the conversation plus a user message ending in a sentinel is
   rendered with the GGUF's own chat template; the prompt is what comes before the sentinel and the
-  end-of-turn marker is what the template writes right after it. So another ChatML-or-not model works
-  unchanged.
+  end-of-turn marker is what the template writes right after it, so another chat model works unchanged.
 - **Punctuation is removed, then allowed back at the end**: Whisper punctuates fragments ("Set a timer
   for.") and marks a pause inside an utterance with "?" or "," ("What is the square root of? 64."),
-  and the model trusts punctuation, so the words are scored bare. The score is
-  ``p(end) + sum over t in . ? ! of p(t) * p(end | t)``: the probability that the turn ends now, or
-  after one closing punctuation mark (one extra one-token step each, from the cached prefix). Chosen
-  by measurement (``scripts/measure_turn_signals.py``): it separated done from paused best; see
-  ``probabilities()`` for the variants.
+  and the model trusts punctuation (p(end) after the raw transcript: ROC AUC 0.78 on the set's
+  transcripts), so the words are scored bare. Right after bare words the model almost never ends the
+  turn (it wants a full stop first), so p(end) alone is weak (AUC 0.88). Two scores work:
+  ``sentence_end`` = p(end) + p(. ? !) next (one step) and ``closed`` = p(end) + sum over t in . ? !
+  of p(t) * p(end | t) (three more one-token steps from the cached prefix: ~+35 ms on 1 thread).
+  Both reach AUC 0.90 (transcripts) and ~1.00 (written text); with ``looks_unfinished`` as a veto,
+  ``closed`` is the one with a threshold (0.05) that let no paused utterance of the set commit while
+  16 of 28 complete questions still committed at once, so it is the default (``lookahead=True``).
+- **Context: the system prompt and the last exchange only** (``context_messages`` 2): what the
+  assistant just said is what makes a short answer complete: "Ten minutes" scores 0.0001 alone and
+  0.57 after "Sure. For how many minutes?". Older turns add cost (a 500-token prompt takes ~1 s to
+  evaluate cold on 2 cores), and a window sliding with every turn would change the cached prefix
+  anyway, so the cost stays flat however long the conversation; ``warm_up(history)`` after each reply
+  evaluates the new prefix while the user listens. If even that does not fit ``n_ctx``, the oldest
+  messages go first, then the system prompt, then the start of the user's words.
 - **KV cache reuse**: llama-cpp-python's ``eval`` evaluates from ``n_tokens`` on and drops the cache
   beyond it; we set ``n_tokens`` to the prefix shared with the previous call, so a growing transcript
   or a repeated history costs only its new tokens.
-- **Context**: when the rendered conversation does not fit, the oldest turns go first (the system
-  prompt is kept), then the start of the user's words.
 """
 
 from __future__ import annotations
@@ -77,8 +88,8 @@ def bare(text: str) -> str:
 class LlamaEndOfTurn:
     """``EndOfTurnScorer`` on a small llama.cpp model. Thread-safe (one call at a time)."""
 
-    def __init__(self, model_path: str | os.PathLike[str], *, n_ctx: int = 512, n_threads: int = 2,
-                 lookahead: bool = False, verbose: bool = False):
+    def __init__(self, model_path: str | os.PathLike[str], *, n_ctx: int = 512, n_threads: int = 1,
+                 lookahead: bool = True, context_messages: int = 2, verbose: bool = False):
         path = Path(model_path)
         if not path.is_file():
             raise ModelMissing(f"end-of-turn model not found: {path}", "run `make models` or pass a .gguf path")
@@ -111,6 +122,7 @@ class LlamaEndOfTurn:
         self.end_id = ids[0] if len(ids) == 1 else self.llm.token_eos()
         self.closer_ids = sorted({t for c in CLOSERS for t in self._tokenize(c)[:1]})
         self.lookahead = lookahead
+        self.context_messages = context_messages
         self._lock = threading.Lock()
 
     # --- rendering --------------------------------------------------------------------------------
@@ -139,21 +151,31 @@ class LlamaEndOfTurn:
         return marker
 
     def prompt_tokens(self, text: str, history: list[dict]) -> list[int]:
-        """The tokens to evaluate: the conversation and the user's words, trimmed to fit the context."""
-        history = list(history)
+        """The tokens to evaluate: the system prompt, the last ``context_messages`` of the conversation
+        and the user's words, trimmed to fit the context (oldest messages first, then the words' start)."""
+        system = [m for m in history if m.get("role") == "system"][:1]
+        recent = [m for m in history if m.get("role") != "system"]
+        recent = recent[len(recent) - self.context_messages:] if self.context_messages > 0 else []
         limit = self.n_ctx - 4  # room for a closing punctuation mark
+
+        def fit(drop: int) -> list[int] | None:
+            tokens = self._tokenize(self._render(system + recent[drop:], text)[0], add_bos=True)
+            return tokens if len(tokens) <= limit else None
+
         while True:
-            tokens = self._tokenize(self._render(history, text)[0], add_bos=True)
-            if len(tokens) <= limit:
+            if (tokens := fit(0)) is not None:
                 return tokens
-            droppable = [i for i, m in enumerate(history) if m.get("role") != "system"]
-            if droppable:
-                del history[droppable[0]]
-            elif history:
-                history = []
+            if (tokens := fit(len(recent))) is not None:
+                lo, hi = 0, len(recent)  # fit(lo) fails, fit(hi) fits: find the fewest messages to drop
+                while hi - lo > 1:
+                    mid = (lo + hi) // 2
+                    lo, hi = (lo, mid) if fit(mid) is not None else (mid, hi)
+                return fit(hi) or tokens
+            if system:
+                system = []
             else:  # the words alone are too long: keep their end, which decides the turn
                 words = text.split()
-                text = " ".join(words[max(1, len(words) // 4):]) if len(words) > 1 else text[len(text) // 2:]
+                text = " ".join(words[len(words) // 4:]) if len(words) > 3 else text[len(text) // 4:]
 
     # --- evaluation -------------------------------------------------------------------------------
 
@@ -174,8 +196,9 @@ class LlamaEndOfTurn:
     def probabilities(self, text: str, history: list[dict] | None = None) -> dict[str, float]:
         """Every variant measured (``scripts/measure_turn_signals.py``): ``raw`` p(end) after ``text`` as
         given; ``bare`` p(end) after its words without punctuation; ``closer`` the probability that a
-        closing mark (. ? !) comes next; ``closed`` (the score used) ``bare`` plus the chance of ending
-        after one closing mark; ``sentence_end`` ``bare`` + ``closer``."""
+        closing mark (. ? !) comes next; ``sentence_end`` ``bare`` + ``closer`` (the score without
+        look-ahead); ``closed`` ``bare`` plus the chance of ending after one closing mark (the score
+        with look-ahead, the default)."""
         history = history or []
         with self._lock:
             out = {"raw": float(np.exp(self._eval(self.prompt_tokens(text.strip(), history))[self.end_id]))}
