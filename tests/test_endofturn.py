@@ -1,0 +1,103 @@
+"""looks_unfinished: a table of transcripts that stop mid-sentence and of ones that are complete."""
+
+from __future__ import annotations
+
+import pytest
+
+from voicecli.text.endofturn import LM_DONE_THRESHOLD, EndOfTurnScorer, looks_done, looks_unfinished, words
+
+UNFINISHED = [
+    "Set a timer for",
+    "What is the capital of",
+    "Remind me to buy milk and",
+    "Can you tell me the",
+    "How do you say hello in",
+    "What is the difference between",
+    "What is seven plus",
+    "How far is it from London to",
+    "Turn on the radio and then",
+    "Turn on the radio and then.",  # Whisper's full stop after a fragment says nothing
+    "What is the square root of?",
+    "Set a timer for.",
+    "What is the, um",
+    "Tell me about, uh",
+    "My favourite colour is",
+    "My favorite color is...",  # Whisper's trailing ellipsis
+    "Please turn off the lights in the…",
+    "who was the president of,",
+    "I need to buy eggs,",
+    "Play something by -",
+    "Remind me because",
+    "Add milk, eggs, and",
+    "What I mean is, I mean",
+    "Let me think",
+    "Find restaurants such as",
+    "It is bigger than",
+    "Is it the",
+    "Send a message to my",
+    "Tell me whether",
+    "Hmm",
+    "Remind me to call you at",
+    "Where is the nearest station to",
+]
+
+COMPLETE = [
+    "What is the capital of France?",
+    "What is the capital of France",
+    "Set a timer for ten minutes please.",
+    "Set a timer for 5 minutes.",
+    "Turn the lights off.",
+    "Turn on the lights",
+    "Can you look it up?",
+    "Where are you from?",
+    "Who did you give it to?",
+    "What is this?",
+    "Guess what",
+    "Do you know what time it is?",
+    "Yes it is.",
+    "I think you should.",
+    "Where have you been?",
+    "What does it do?",
+    "How many times?",
+    "Tell me a joke about dogs.",
+    "Remind me at 5 o'clock",
+    "Thanks",
+    "Hello there!",
+    "",
+    "   ",
+    "...",
+]
+
+
+@pytest.mark.parametrize("text", UNFINISHED)
+def test_unfinished(text):
+    assert looks_unfinished(text) is True
+
+
+@pytest.mark.parametrize("text", COMPLETE)
+def test_complete(text):
+    assert looks_unfinished(text) is False
+
+
+def test_case_and_apostrophes_do_not_matter():
+    assert looks_unfinished("SET A TIMER FOR") is True
+    assert looks_unfinished("Let’s see") is True  # typographic apostrophe
+    assert words("It’s 5 o'clock, OK?") == ["it's", "5", "o'clock", "ok"]
+
+
+def test_the_protocol_is_runtime_checkable():
+    class Fixed:
+        def probability(self, text: str, history: list[dict]) -> float:
+            return 0.0 if looks_unfinished(text) else 1.0
+
+    assert isinstance(Fixed(), EndOfTurnScorer)
+    assert not isinstance(object(), EndOfTurnScorer)
+
+
+def test_looks_done_needs_finished_words_and_a_high_enough_score():
+    assert looks_done("What is the capital of France?") is True
+    assert looks_done("What is the capital of France?", LM_DONE_THRESHOLD) is True
+    assert looks_done("What is the capital of France?", LM_DONE_THRESHOLD / 2) is False
+    assert looks_done("What is the capital of", 0.99) is False  # the words veto a confident model
+    assert looks_done("", 1.0) is False and looks_done("...", 1.0) is False
+    assert looks_done("Thanks", 0.2, threshold=0.3) is False

@@ -1,0 +1,133 @@
+"""The language-model end-of-turn score on the embedded SmolLM2: ordering, cache reuse, long histories."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from voicecli.errors import ModelMissing
+from voicecli.llm.eot import LlamaEndOfTurn, bare
+from voicecli.text.endofturn import EndOfTurnScorer
+
+MODEL = Path(__file__).resolve().parent.parent / "models" / "llm" / "SmolLM2-135M-Instruct.Q4_1.gguf"
+SYSTEM = [{"role": "system", "content": "You are a friendly voice assistant. Keep answers short."}]
+
+# (unfinished prefix, the complete utterance), as a person would pause in it.
+PAIRS = [
+    ("What is the capital of", "What is the capital of France?"),
+    ("Set a timer for", "Set a timer for ten minutes please."),
+    ("Remind me to buy milk and", "Remind me to buy milk and bread tomorrow morning."),
+    ("How many days are there in", "How many days are there in a leap year?"),
+    ("Can you tell me the", "Can you tell me the population of Canada?"),
+    ("Tell me a joke about", "Tell me a joke about dogs."),
+    ("What is the, um,", "What is the, um, biggest ocean on Earth?"),
+]
+
+
+@pytest.fixture(scope="module")
+def scorer():
+    return LlamaEndOfTurn(MODEL)
+
+
+def test_bare_removes_punctuation_and_keeps_apostrophes():
+    assert bare("what is the square root of? 64.") == "What is the square root of 64"
+    assert bare("Remind me at 5 o'clock, please…") == "Remind me at 5 o'clock please"
+    assert bare(" ?! ") == ""
+
+
+def test_missing_model_is_one_clear_error(tmp_path):
+    with pytest.raises(ModelMissing) as e:
+        LlamaEndOfTurn(tmp_path / "nope.gguf")
+    assert "nope.gguf" in e.value.message and e.value.hint
+
+
+@pytest.mark.models
+@pytest.mark.parametrize("lookahead", [False, True])
+def test_a_complete_utterance_scores_higher_than_its_unfinished_prefix(scorer, lookahead):
+    default, scorer.lookahead = scorer.lookahead, lookahead
+    try:
+        for prefix, whole in PAIRS[:None if not lookahead else 3]:
+            # Whisper's punctuation of a fragment must not fool it either
+            for unfinished in (prefix, prefix.rstrip(",") + "."):
+                p_prefix, p_whole = scorer.probability(unfinished, SYSTEM), scorer.probability(whole, SYSTEM)
+                assert 0.0 <= p_prefix < p_whole <= 1.0, (unfinished, p_prefix, whole, p_whole)
+    finally:
+        scorer.lookahead = default
+
+
+@pytest.mark.models
+def test_implements_the_protocol_and_the_end_token_comes_from_the_template(scorer):
+    assert isinstance(scorer, EndOfTurnScorer)
+    assert scorer.end_marker == "<|im_end|>"
+    assert scorer.llm.detokenize([scorer.end_id], special=True) == b"<|im_end|>"
+    assert scorer.probability("", SYSTEM) == 0.0 and scorer.probability(" ... ", SYSTEM) == 0.0
+
+
+@pytest.mark.models
+def test_the_cached_prefix_is_reused_and_gives_the_same_answer(scorer):
+    evaluated: list[int] = []
+    real_eval = scorer.llm.eval
+
+    def counting_eval(tokens):
+        evaluated.append(len(tokens))
+        return real_eval(tokens)
+
+    scorer.llm.eval = counting_eval
+    try:
+        scorer.llm.reset()
+        cold = scorer.probability("What is the capital of France", SYSTEM)
+        full = evaluated[0]
+        evaluated.clear()
+        again = scorer.probability("What is the capital of Japan", SYSTEM)
+        assert max(evaluated) < full / 3  # only the new words, not the system prompt again
+        evaluated.clear()
+        warm = scorer.probability("What is the capital of France", SYSTEM)
+        assert max(evaluated) < full / 3
+    finally:
+        scorer.llm.eval = real_eval
+    # the same up to float rounding: llama.cpp's kernels for a long batch and a short one differ slightly
+    assert warm == pytest.approx(cold, rel=0.02)
+    assert again != pytest.approx(cold, rel=1e-6)
+
+
+@pytest.mark.models
+def test_the_last_exchange_makes_a_short_answer_complete(scorer):
+    asked = SYSTEM + [{"role": "user", "content": "Set a timer."},
+                      {"role": "assistant", "content": "Sure. For how many minutes?"}]
+    assert scorer.probability("Ten minutes", asked) > 10 * scorer.probability("Ten minutes", SYSTEM)
+    assert scorer.probability("Ten minutes", asked) > scorer.probability("Ten minutes and", asked)
+
+
+def _long_history(turns: int) -> list[dict]:
+    history = list(SYSTEM)
+    for i in range(turns):
+        history += [{"role": "user", "content": f"Tell me fact number {i} about the sea."},
+                    {"role": "assistant", "content": f"Fact {i}: the sea is salty and deep, and it is big."}]
+    return history
+
+
+@pytest.mark.models
+def test_only_the_system_prompt_and_the_last_exchange_are_scored(scorer):
+    prompt = scorer.llm.detokenize(scorer.prompt_tokens("What is the", _long_history(60)), special=True).decode()
+    assert "friendly voice assistant" in prompt and "fact number 59" in prompt and "Fact 59" in prompt
+    assert "fact number 58" not in prompt and prompt.endswith("What is the")
+
+
+@pytest.mark.models
+def test_a_history_longer_than_the_context_is_trimmed_from_the_oldest_message(scorer):
+    scorer.context_messages = 1000
+    try:
+        history = _long_history(60)
+        tokens = scorer.prompt_tokens("What is the capital of France", history)
+        assert len(tokens) <= scorer.n_ctx
+        prompt = scorer.llm.detokenize(tokens, special=True).decode()
+        assert "friendly voice assistant" in prompt and "fact number 59" in prompt and "fact number 0 " not in prompt
+        assert scorer.probability("What is the capital of France", history) > scorer.probability(
+            "What is the capital of", history)
+    finally:
+        scorer.context_messages = 2
+    long_words = " ".join(["very"] * 2000) + " long question"
+    tokens = scorer.prompt_tokens(long_words, SYSTEM)
+    assert len(tokens) <= scorer.n_ctx
+    assert scorer.llm.detokenize(tokens, special=True).decode().endswith("very long question")
