@@ -16,9 +16,10 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "voicecli"
 STAGES = ("voicecli.audio", "voicecli.text", "voicecli.llm", "voicecli.tools", "voicecli.stt", "voicecli.tts")
 UPPER = ("voicecli.app", "voicecli.cli", "voicecli.bench")
-# Third-party packages that cost seconds or a native library to import: only these may be imported late.
+# Third-party packages that cost seconds or load a native library (which may be missing: the caller
+# falls back): only these may be imported late.
 HEAVY = {"faster_whisper", "ctranslate2", "llama_cpp", "piper", "onnxruntime", "sounddevice", "soxr", "matplotlib",
-         "livekit"}
+         "pywebrtc_audio"}
 
 
 def _modules() -> dict[str, Path]:
