@@ -348,3 +348,88 @@ def test_say_speaks_the_text_without_a_model(tmp_path):
     assert tts.calls == ["Hello there.", "This is said as is."]
     assert result.record.spoken == "Hello there. This is said as is."
     assert engine.history == []
+
+
+# --- speculative turns: held behind a gate, discarded without a trace ----------------------------
+
+def _speculative(engine, text, gate, stop=None):
+    box = {}
+    worker = threading.Thread(target=lambda: box.setdefault("result", engine.turn(text, gate=gate, stop=stop)))
+    worker.start()
+    return worker, box
+
+
+def test_a_discarded_speculative_turn_leaves_no_trace(tmp_path):
+    from voicecli.app.log import ConversationLog
+    from voicecli.engine.events import AudioScheduled, TurnConfirmed
+    from voicecli.engine.speaker import Gate
+
+    tts = ToneTTS(sample_rate=16000, ms_per_char=10.0)
+    sink = WavSink(tmp_path / "out.wav", 16000)
+    llm = ReplayLLM.scripted("It is ten.", "Ten minutes, starting now.", ms_per_item=5)
+    engine, rec, _ = make_engine(llm, tts=tts, sink=sink, chunking="sentence", system_prompt="S.")
+    log = ConversationLog(tmp_path / "log.jsonl")
+    engine.bus.subscribe(log)
+    gate = Gate()
+    worker, box = _speculative(engine, "Set a timer for", gate)
+    deadline = time.monotonic() + 5
+    while not tts.calls and time.monotonic() < deadline:  # it got as far as synthesising, behind the gate
+        time.sleep(0.005)
+    assert tts.calls and not rec.of(AudioScheduled)
+    gate.discard()  # the user went on speaking
+    worker.join(5)
+    result = box["result"]
+    assert result.discarded and rec.of(TurnDone)[-1].kind == "discarded"
+    assert engine.history == [{"role": "system", "content": "S."}]
+    assert not sink.samples.size and not rec.of(TurnConfirmed)
+    # the full utterance is the turn that counts
+    record = engine.turn("Set a timer for ten minutes please.").record
+    assert record.response == "Ten minutes, starting now."
+    assert [m["content"] for m in engine.history[1:]] == ["Set a timer for ten minutes please.", record.response]
+    log.close()
+    entries = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert [(e["type"], e.get("text") or e.get("response")) for e in entries] == [
+        ("user", "Set a timer for ten minutes please."), ("turn", "Ten minutes, starting now.")]
+
+
+def test_a_confirmed_speculative_turn_plays_only_from_the_confirmation():
+    from voicecli.engine.events import AudioScheduled, TurnConfirmed
+    from voicecli.engine.speaker import Gate
+
+    engine, rec, tts = make_engine(ReplayLLM.scripted("The capital of France is Paris.", ms_per_item=2),
+                                   chunking="adaptive")
+    gate = Gate()
+    worker, box = _speculative(engine, "What is the capital of France?", gate)
+    deadline = time.monotonic() + 5
+    while not rec.of(SynthesisDone) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    time.sleep(0.05)
+    assert not rec.of(AudioScheduled)  # ready, and held
+    gate.open()
+    worker.join(5)
+    record = box["result"].record
+    first = rec.of(AudioScheduled)[0]
+    assert first.start >= gate.opened_at and rec.of(TurnConfirmed)[0].t == first.start
+    assert record.response == "The capital of France is Paris." and not box["result"].discarded
+    assert engine.history[-1] == {"role": "assistant", "content": record.response}
+
+
+def test_no_tool_runs_before_a_speculative_turn_is_confirmed(tmp_path):
+    from voicecli.engine.speaker import Gate
+
+    ran: list[str] = []
+
+    def set_alarm(label: str) -> str:
+        """Set an alarm."""
+        ran.append(label)
+        return "set"
+
+    llm = _tool_trace(ToolCall("set_alarm", '{"label": "tea"}', "c1"), "Done.")
+    engine, _, _ = make_engine(llm, chunking="sentence", tools=Registry([set_alarm]), feedback_phrases=[])
+    gate = Gate()
+    worker, box = _speculative(engine, "Set an alarm for", gate)
+    time.sleep(0.2)
+    assert ran == []  # the call came, the tool waits for the confirmation
+    gate.discard()
+    worker.join(5)
+    assert ran == [] and box["result"].discarded

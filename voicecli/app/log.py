@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from voicecli.config import data_dir
-from voicecli.engine.events import Event, TurnDone, TurnStarted
+from voicecli.engine.events import Event, TurnConfirmed, TurnDone, TurnStarted
 from voicecli.engine.metrics import clean
 from voicecli.errors import VoicecliError
 
@@ -54,6 +54,7 @@ class ConversationLog:
         self.session = session or time.strftime("%Y%m%dT%H%M%S")
         self.on_error = on_error
         self.failed = False
+        self._pending_user: str | None = None
         if self.path.exists() and not self.path.is_file():
             raise VoicecliError(f"cannot write the conversation log {self.path}: not a regular file",
                                 "pass --log FILE with a file path, or --no-log")
@@ -81,6 +82,12 @@ class ConversationLog:
     def __call__(self, ev: Event) -> None:
         match ev:
             case TurnStarted(kind="announcement"):
+                pass
+            case TurnStarted(kind="speculative"):  # written when confirmed: a discarded start leaves no trace
+                self._pending_user = ev.user
+            case TurnConfirmed():
+                self.write({"type": "user", "text": self._pending_user})
+            case TurnDone(kind="discarded"):
                 pass
             case TurnStarted():
                 self.write({"type": "user", "text": ev.user})

@@ -21,6 +21,7 @@ from voicecli.engine.events import (
     Event,
     Token,
     ToolFinished,
+    TurnConfirmed,
     TurnDone,
     TurnStarted,
 )
@@ -118,9 +119,14 @@ class TurnView:
                 case TurnStarted():
                     self._reset()
                     self.kind = ev.kind
-                    self._live = Live(self, console=self.console, auto_refresh=False, transient=False,
-                                      redirect_stdout=False, redirect_stderr=False)
-                    self._live.start()
+                    if ev.kind != "speculative":  # a speculative turn is shown once it is confirmed
+                        self._start_live()
+                case TurnConfirmed():
+                    self.kind = "turn"
+                    self._start_live()
+                case TurnDone(kind="discarded"):
+                    self._reset()
+                    return
                 case Token():
                     self.pending += ev.text
                 case ChunkReady():
@@ -140,6 +146,11 @@ class TurnView:
                     self._done(ev.record)
                     return
             self._refresh(force=isinstance(ev, (ChunkReady, AudioScheduled)))
+
+    def _start_live(self) -> None:
+        self._live = Live(self, console=self.console, auto_refresh=False, transient=False,
+                          redirect_stdout=False, redirect_stderr=False)
+        self._live.start()
 
     def _done(self, rec: TurnRecord) -> None:
         self.pending = ""

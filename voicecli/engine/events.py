@@ -9,6 +9,9 @@ What one turn emits, in order (tool rounds repeat the middle part)::
     TurnStarted ─ [UserSpeechEnded, Transcribed] ─ LLMRequested ─ Token… ─ ChunkReady ─ SynthesisStarted
       ─ SynthesisDone ─ AudioScheduled … ─ [ToolFinished…, AudioScheduled(kind="feedback")] ─ LLMFinished
       ─ [Interrupted] ─ [TurnFailed] ─ TurnDone
+
+A speculative turn emits ``TurnConfirmed`` before its first ``AudioScheduled``, or ends with
+``TurnDone(kind="discarded")``: then nothing of it was heard, kept or logged.
 """
 
 from __future__ import annotations
@@ -32,16 +35,33 @@ class Event:
 
 @dataclass(frozen=True)
 class TurnStarted(Event):
-    """A turn begins. ``kind``: "turn" (the model answers ``user``), "say" (``user`` is spoken as is,
-    the farewell too), or "announcement" (a timer that came due)."""
+    """A turn begins. ``kind``: "turn" (the model answers ``user``), "speculative" (the same, held
+    behind a gate until the talk loop is sure the user has finished: ``TurnConfirmed`` follows, or
+    it is discarded), "say" (``user`` is spoken as is, the farewell too), or "announcement" (a timer)."""
 
     user: str | None
     kind: str = "turn"
 
 
 @dataclass(frozen=True)
+class TurnConfirmed(Event):
+    """A speculative turn may be heard: the user had finished (``t``: when its audio may start)."""
+
+
+@dataclass(frozen=True)
 class UserSpeechEnded(Event):
-    """``talk``: the endpointer decided the user had finished (``t`` is when)."""
+    """``talk``: the user's turn is over (``t``: when that was decided).
+
+    ``last_word``: when the user's last word ended, as the VAD saw it; ``origin``: when the input
+    started (the conversation timeline's zero), both ``perf_counter`` seconds; ``turn_end``: what
+    decided it ("silence", "semantic", "max_silence", "end_of_input"); ``discarded_starts``:
+    speculative starts thrown away in this turn.
+    """
+
+    last_word: float | None = None
+    origin: float | None = None
+    turn_end: str | None = None
+    discarded_starts: int = 0
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,10 @@ def _ms(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None else round((b - a) * 1000.0, 1)
 
 
+def _s(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else round(b - a, 3)
+
+
 def clean(value: Any) -> Any:
     """``value`` with every non-finite float replaced by None, recursively: what JSON can carry."""
     if isinstance(value, float):
@@ -103,6 +107,12 @@ class TurnRecord:
     error: str | None = None
     spoken: str = ""
     user: str | None = None
+    # talk: the conversation timeline (seconds from when the input started) and how the turn was taken
+    user_speech_end_s: float | None = None
+    first_audio_s: float | None = None
+    voice_to_voice_ms: float | None = None
+    turn_end: str | None = None
+    discarded_starts: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -130,6 +140,7 @@ class TurnMetrics:
         self.t_last_token: float | None = None
         self.t_first_chunk: float | None = None
         self.t_speech_end: float | None = None
+        self.speech_ended: UserSpeechEnded | None = None
         self.transcript: str | None = None
         self.stt_ms: float | None = None
         self.tokens = 0
@@ -150,7 +161,7 @@ class TurnMetrics:
             case TurnStarted():
                 self.reset()
             case UserSpeechEnded():
-                self.t_speech_end = ev.t
+                self.t_speech_end, self.speech_ended = ev.t, ev
             case Transcribed():
                 self.transcript, self.stt_ms = ev.text, round(ev.stt_ms, 1)
             case LLMRequested():
@@ -194,6 +205,9 @@ class TurnMetrics:
         waits = [s.wait for s in self.slots if s.wait > 0]
         first_audio = self.slots[0].start if self.slots else None
         speech_end = max((s.end for s in self.slots), default=None)
+        heard = self.speech_ended
+        origin = heard.origin if heard is not None else None
+        last_word = heard.last_word if heard is not None else None
         return TurnRecord(
             strategy=self.strategy,
             transcript=self.transcript,
@@ -222,4 +236,9 @@ class TurnMetrics:
             error=self.error,
             spoken=spoken,
             user=user,
+            user_speech_end_s=_s(origin, last_word),
+            first_audio_s=_s(origin, first_audio),
+            voice_to_voice_ms=_ms(last_word, first_audio),
+            turn_end=heard.turn_end if heard is not None else None,
+            discarded_starts=heard.discarded_starts if heard is not None else None,
         )

@@ -16,6 +16,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -43,6 +44,40 @@ class _Audio:
 _DONE = object()
 
 
+class Gate:
+    """Playback held until a speculative turn is confirmed: ``open()`` lets it play, ``discard()`` drops it.
+
+    The talk loop starts a turn on a short silence, before it is sure the user has finished; the
+    turn generates and synthesises behind the gate, and nothing is heard (and no tool runs) until
+    the loop opens it. ``opened_at``: when it opened (``perf_counter``), the earliest audio can start.
+    """
+
+    def __init__(self) -> None:
+        self._decided = threading.Event()
+        self.opened = False
+        self.opened_at: float | None = None
+
+    def open(self) -> None:
+        if not self._decided.is_set():
+            self.opened, self.opened_at = True, time.perf_counter()
+            self._decided.set()
+
+    def discard(self) -> None:
+        if not self._decided.is_set():
+            self._decided.set()
+
+    @property
+    def decided(self) -> bool:
+        return self._decided.is_set()
+
+    def wait(self, stop: threading.Event) -> bool:
+        """Block until decided (True: opened) or the turn stops (False)."""
+        while not self._decided.wait(0.01):
+            if stop.is_set():
+                return False
+        return self.opened
+
+
 class Speaker:
     """Use as a context manager around one turn: ``with Speaker(...) as speaker: speaker.say(...)``.
 
@@ -51,9 +86,10 @@ class Speaker:
     """
 
     def __init__(self, tts: TTS, sink: AudioSink, bus: EventBus, stop: threading.Event, maxsize: int = 16,
-                 not_before: float = 0.0):
+                 not_before: float = 0.0, gate: Gate | None = None, on_open: Callable[[float], None] | None = None):
         self.tts, self.sink, self.bus, self.stop = tts, sink, bus, stop
         self.clock = PlaybackClock(not_before)
+        self.gate, self._on_open = gate, on_open
         self.first_audio = threading.Event()
         self.error: BaseException | None = None
         self._spoken: list[tuple[str, float]] = []  # (text, start on the clock) of each chunk scheduled
@@ -148,9 +184,20 @@ class Speaker:
         ready = time.perf_counter()
         self.bus.emit(SynthesisDone(index=item.index, text=item.text,
                                     audio_ms=len(audio) / self.tts.sample_rate * 1000.0, t=ready))
-        self._spoken.append((item.text, self._schedule(item.text, audio, "chunk", item.index, ready)))
+        self.first_audio.set()  # ready: generation may go on (audio first), whether or not it may play yet
+        start = self._schedule(item.text, audio, "chunk", item.index, ready)
+        if start is not None:
+            self._spoken.append((item.text, start))
 
-    def _schedule(self, text: str, audio: np.ndarray, kind: str, index: int, ready: float) -> float:
+    def _schedule(self, text: str, audio: np.ndarray, kind: str, index: int, ready: float) -> float | None:
+        """Put ``audio`` on the clock and hand it to the sink; returns its start (None: discarded)."""
+        if self.gate is not None and not self.clock.slots:  # the first audio of a speculative turn
+            if not self.gate.wait(self.stop):
+                self.stop.set()  # discarded: nothing of this turn is ever heard
+                return None
+            ready = max(ready, self.gate.opened_at or ready)
+            if self._on_open is not None:
+                self._on_open(ready)
         slot = self.clock.add(ready, len(audio) / self.tts.sample_rate)
         self.first_audio.set()
         self.bus.emit(AudioScheduled(index=index, text=text, start=slot.start, end=slot.end, kind=kind,

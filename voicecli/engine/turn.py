@@ -28,13 +28,14 @@ from voicecli.engine.events import (
     LLMRequested,
     Token,
     Transcribed,
+    TurnConfirmed,
     TurnDone,
     TurnFailed,
     TurnStarted,
     UserSpeechEnded,
 )
 from voicecli.engine.metrics import TurnMetrics, TurnRecord
-from voicecli.engine.speaker import Speaker
+from voicecli.engine.speaker import Gate, Speaker
 from voicecli.engine.tools import ToolRunner
 from voicecli.engine.types import LLM, TTS, AudioSink, Chunker, Heard, StreamItem, ToolCall
 from voicecli.errors import LLMError, VoicecliError
@@ -66,6 +67,7 @@ class TurnResult:
 
     record: TurnRecord
     error: VoicecliError | None = None
+    discarded: bool = False  # a speculative turn thrown away: nothing of it was heard or kept
 
 
 def trim_history(messages: list[dict[str, Any]], count: Callable[[str], int], budget: int) -> list[dict[str, Any]]:
@@ -144,6 +146,7 @@ class Engine:
         self._lock = threading.Lock()  # one turn (or announcement) at a time
         self._prefetch_thread: threading.Thread | None = None
         self._speaker: Speaker | None = None  # the last one: its synthesis must end before the program does
+        self._gate: Gate | None = None  # the turn under way is speculative
         self.playing_until = 0.0  # when the last audio handed over ends, on the playback clock
 
     def reset(self) -> None:
@@ -166,13 +169,26 @@ class Engine:
             self._speaker.join(timeout=10.0)
 
     # -- the two kinds of turn
-    def turn(self, user_text: str, *, stop: threading.Event | None = None, heard: Heard | None = None) -> TurnResult:
-        """Answer ``user_text`` by voice; the result carries the turn record (and the failure, if any)."""
+    def turn(self, user_text: str, *, stop: threading.Event | None = None, heard: Heard | None = None,
+             gate: Gate | None = None) -> TurnResult:
+        """Answer ``user_text`` by voice; the result carries the turn record (and the failure, if any).
+
+        ``gate``: a speculative turn, held until the gate opens. Discarded, it leaves no trace: the
+        history is as before, nothing was heard or logged, no tool ran; its record says ``discarded``.
+        """
         assert self.llm is not None, "an engine without a model can only speak()"
         stop = stop or threading.Event()
-        with self._lock, self._observed("turn", user_text, heard) as metrics:
+        kind = "speculative" if gate is not None else "turn"
+        with self._lock, self._observed(kind, user_text, heard) as metrics:
+            mark = len(self.history)
             self.history.append({"role": "user", "content": user_text})
-            reply, speaker, t_stop = self._speak(stop, self._answer)
+            self._gate = gate
+            reply, speaker, t_stop = self._speak(stop, self._answer, gate=gate)
+            if gate is not None and not gate.opened:
+                del self.history[mark:]
+                record = metrics.record(user=user_text)
+                self.bus.emit(TurnDone(record=record, kind="discarded"))
+                return TurnResult(record, None, discarded=True)
             spoken = self._remember(reply, speaker, t_stop)
             result = self._finish(metrics, reply, spoken, user_text, "turn")
         if result.error is None:
@@ -199,20 +215,22 @@ class Engine:
         try:
             self.bus.emit(TurnStarted(user=user, kind=kind))
             if heard is not None:
-                self.bus.emit(UserSpeechEnded(t=heard.speech_end))
+                self.bus.emit(UserSpeechEnded(t=heard.speech_end, last_word=heard.last_word, origin=heard.origin,
+                                              turn_end=heard.turn_end, discarded_starts=heard.discarded_starts))
                 self.bus.emit(Transcribed(text=heard.text, stt_ms=heard.stt_ms))
             yield metrics
         finally:
             self.bus.unsubscribe(metrics)
 
     def _speak(self, stop: threading.Event, produce: Callable[[_Chunks, Speaker, threading.Event], _Pass],
-               after: float = 0.0) -> tuple[_Pass, Speaker, float | None]:
+               after: float = 0.0, gate: Gate | None = None) -> tuple[_Pass, Speaker, float | None]:
         """Run ``produce`` with a speaker; returns its pass, the speaker, and when the turn was stopped.
 
         ``after``: nothing plays before then (an announcement waits for the reply still playing).
         """
         reply = _Pass()
-        speaker = self._speaker = Speaker(self.tts, self.sink, self.bus, stop, self.config.max_pending_chunks, after)
+        speaker = self._speaker = Speaker(self.tts, self.sink, self.bus, stop, self.config.max_pending_chunks, after,
+                                          gate, lambda t: self.bus.emit(TurnConfirmed(t=t)))
         try:
             with speaker:
                 chunks = _Chunks(self.config, speaker, self.bus)
@@ -240,6 +258,9 @@ class Engine:
             reply = self._stream(rnd, partial(llm.stream, messages, tools=schemas, tool_choice=choice), chunks, stop)
             texts.append(reply.text)
             if stop.is_set() or reply.failure is not None or not reply.calls or self.tools is None:
+                break
+            if self._gate is not None and not self._gate.wait(stop):  # no tool runs before the turn is sure
+                stop.set()
                 break
             self.history.append(assistant_message(reply.text, reply.calls))
             results = self.tools.run(reply.calls, speaker, stop)

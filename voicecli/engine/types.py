@@ -52,11 +52,20 @@ def new_call_id() -> str:
 
 @dataclass(frozen=True)
 class Heard:
-    """What the user said, in ``talk``: the transcript, when their speech ended (``perf_counter``), the STT cost."""
+    """What the user said, in ``talk``, and how the turn was taken (times are ``perf_counter`` seconds).
+
+    ``speech_end``: when the talk loop decided the user had finished; ``last_word``: when their last
+    word ended, as the VAD saw it; ``origin``: when the input started (the conversation timeline's
+    zero); ``turn_end``: what decided it; ``discarded_starts``: speculative starts thrown away.
+    """
 
     text: str
     speech_end: float
     stt_ms: float
+    last_word: float | None = None
+    origin: float | None = None
+    turn_end: str | None = None
+    discarded_starts: int = 0
 
 
 # What an LLM stream yields: a text delta, or a complete tool call (collected by the backend from
