@@ -30,7 +30,7 @@ import numpy as np
 import pytest
 from pulse import RATE, PulseServer, PulseUnavailable, die_with_parent, end_process, frame_levels
 
-from voicecli.app.talk import FAREWELL
+from voicecli.app.loop import FAREWELL
 from voicecli.audio.files import read_audio
 from voicecli.audio.signal import resample
 from voicecli.text.wer import normalize, wer

@@ -138,7 +138,7 @@ def test_flag_beats_env_beats_config_for_plain_options(isolated_env, monkeypatch
 def test_a_command_resolves_only_its_own_options(isolated_env, monkeypatch):
     monkeypatch.setenv("VOICECLI_END_SILENCE_MS", "abc")  # a talk option: `say` does not care
     s = Settings.load(command="say")
-    assert s.end_silence_ms == 500.0 and s.source("end_silence_ms") == "default"
+    assert s.end_silence_ms == 1200.0 and s.source("end_silence_ms") == "default"
     with pytest.raises(VoicecliError):
         Settings.load(command="talk")
 

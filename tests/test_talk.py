@@ -1,15 +1,276 @@
-"""The listening loop's text decisions: goodbye, echo, repeated transcripts; file source endpointing."""
+"""The talk loop's decisions, through a scripted input, a scripted endpointer and a fake session.
+
+Stream time only (blocks of 32 ms): no audio, no models, no wall clock in the decisions. Each test
+removes one behaviour's reason to exist: mute while speaking, the echo guard, barge-in (hold, go on,
+stop), goodbye, speculative starts and how turns end.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+import threading
+import time
+from dataclasses import dataclass, field
 
+import numpy as np
 import pytest
 
-from voicecli.app.talk import FileSource, is_echo, is_goodbye
+from voicecli.app.loop import TalkLoop, is_echo, is_goodbye
+from voicecli.app.recording import Timeline
+from voicecli.app.turns import TurnRules, TurnTaker
+from voicecli.engine.metrics import TurnRecord
+from voicecli.engine.turn import TurnResult
+from voicecli.engine.types import Audio
 from voicecli.stt import drop_repeat
 
-SPEECH = Path(__file__).parent / "data" / "speech"
+BLOCK = 512  # samples at 16 kHz: 32 ms
+SPEECH, SILENCE = 1.0, 0.0
+
+
+def blocks(*script: tuple[str, int]):
+    """("speech" | "silence", n) → blocks whose samples say which they are (and carry a word index)."""
+    from voicecli.app.listen import Block
+
+    pos = 0
+    for kind, n in script:
+        for _ in range(n):
+            value = SPEECH if kind == "speech" else SILENCE
+            samples = np.full(BLOCK, value, np.float32)
+            yield Block(samples, samples, pos / 16000)
+            pos += BLOCK
+
+
+class ScriptedEndpointer:
+    """What the Silero endpointer reports, decided by the block values (speech at once, no hysteresis)."""
+
+    threshold = 0.5
+
+    def __init__(self, end_silence_ms: float = 1200.0):
+        self.end_silence = end_silence_ms
+        self.reset()
+
+    def reset(self):
+        self.now_s, self.probability, self._speaking, self._silence, self._audio = 0.0, 0.0, False, 0.0, []
+        self._last = None
+
+    @property
+    def speaking(self):
+        return self._speaking
+
+    @property
+    def silence_ms(self):
+        return self._silence if self._speaking else 0.0
+
+    @property
+    def last_speech_s(self):
+        return self._last if self._speaking else None
+
+    def current(self):
+        return Audio(np.concatenate(self._audio), 16000) if self._speaking else None
+
+    def end_now(self):
+        if not self._speaking:
+            return None
+        ev = type("E", (), {"kind": "speech_end", "audio": self.current()})()
+        self._speaking, self._silence, self._audio = False, 0.0, []
+        return ev
+
+    def feed(self, samples):
+        self.now_s += len(samples) / 16000
+        speech = samples[0] == SPEECH
+        self.probability = 1.0 if speech else 0.0
+        if speech:
+            self._speaking, self._silence, self._last = True, 0.0, self.now_s
+        elif self._speaking:
+            self._silence += len(samples) / 16
+        if self._speaking:
+            self._audio.append(samples)
+            if self._silence >= self.end_silence:
+                return [self.end_now()]
+        return []
+
+    def flush(self):
+        return [self.end_now()] if self._speaking else []
+
+
+class ScriptedSTT:
+    """Words by how much speech was heard: ``texts`` maps a number of speech blocks to a transcript."""
+
+    def __init__(self, texts: dict[int, str]):
+        self.texts = texts
+        self.calls: list[int] = []
+
+    def transcribe_result(self, audio):
+        n = int(np.count_nonzero(audio.samples == SPEECH) // BLOCK)
+        self.calls.append(n)
+        text = next((t for k, t in sorted(self.texts.items(), reverse=True) if n >= k), "")
+        return type("R", (), {"text": text, "stt_ms": 5.0})()
+
+
+@dataclass
+class FakeEngine:
+    history: list = field(default_factory=list)
+    paused: int = 0
+    resumed: int = 0
+
+    def pause_playback(self):
+        self.paused += 1
+
+    def resume_playback(self):
+        self.resumed += 1
+
+
+class FakeSession:
+    """Turns that 'play' until released; records what was asked."""
+
+    def __init__(self):
+        self.engine = FakeEngine()
+        self.turns: list[dict] = []
+        self.release = threading.Event()
+        self.replying = threading.Event()
+
+    def turn(self, text, *, heard=None, gate=None, stop=None):
+        entry = {"text": text, "heard": heard, "gate": gate, "stop": stop, "kind": "turn"}
+        self.turns.append(entry)
+        if gate is not None and not gate.wait(stop):
+            return TurnResult(TurnRecord("adaptive"), discarded=True)
+        entry["heard"] = gate.heard if gate is not None else heard
+        self.replying.set()
+        while not self.release.wait(0.005) and not stop.is_set():
+            pass
+        self.replying.clear()
+        spoken = "Paris is the capital of France." if not stop.is_set() else "Paris"
+        return TurnResult(TurnRecord("adaptive", spoken=spoken, interrupted=stop.is_set()))
+
+    def say(self, text, *, heard=None, stop=None, kind="say"):
+        self.turns.append({"text": text, "heard": heard, "kind": kind})
+        return TurnResult(TurnRecord("adaptive", spoken=text))
+
+
+def make_loop(texts, *, barge_in=False, judge=lambda text, history: True, rules=None):
+    session = FakeSession()
+    loop = TalkLoop(session, ScriptedSTT(texts), ScriptedEndpointer(), TurnTaker(rules or TurnRules()), judge,
+                    barge_in=barge_in, timeline=Timeline())
+    return loop, session
+
+
+def answered(session):
+    return [t for t in session.turns if t["heard"] is not None]
+
+
+def test_a_finished_question_is_one_turn_that_ends_on_the_short_silence():
+    loop, session = make_loop({1: "What is the capital of France?"})
+    session.release.set()
+    loop.listen(blocks(("speech", 40), ("silence", 12)))
+    loop.wait_idle()
+    (turn,) = answered(session)
+    assert turn["text"] == "What is the capital of France?" and turn["gate"] is not None  # started speculatively
+    assert turn["heard"].turn_end == "semantic" and loop.counts["turns"] == 1
+
+
+def test_a_pause_after_an_unfinished_phrase_is_one_turn_with_both_halves():
+    loop, session = make_loop({1: "Set a timer for", 35: "Set a timer for ten minutes please."})
+    session.release.set()
+    loop.listen(blocks(("speech", 30), ("silence", 22), ("speech", 25), ("silence", 12)))
+    loop.wait_idle()
+    (turn,) = answered(session)
+    assert turn["text"] == "Set a timer for ten minutes please." and turn["heard"].turn_end == "semantic"
+    assert all(t["text"] != "Set a timer for" for t in session.turns)  # "for" ends nothing: not even held
+
+
+def test_speech_after_a_speculative_start_discards_it_and_counts_it():
+    loop, session = make_loop({1: "What is the capital", 35: "What is the capital of France?"})
+    session.release.set()
+    loop.listen(blocks(("speech", 30), ("silence", 4), ("speech", 10), ("silence", 12)))
+    loop.wait_idle()
+    held = [t for t in session.turns if t["text"] == "What is the capital"]
+    assert held and held[0]["gate"].decided and not held[0]["gate"].opened  # started, then thrown away
+    (turn,) = answered(session)
+    assert turn["text"] == "What is the capital of France?" and turn["heard"].discarded_starts == 1
+
+
+def test_when_the_score_doubts_the_end_the_turn_waits_for_the_long_silence():
+    loop, session = make_loop({1: "Ten"}, judge=lambda text, history: False)
+    session.release.set()
+    seen = []
+
+    def stream():
+        for i, block in enumerate(blocks(("speech", 20), ("silence", 45))):
+            seen.append((i, len(answered(session))))
+            yield block
+
+    loop.listen(stream())
+    loop.wait_idle()
+    assert [t["heard"].turn_end for t in answered(session)] == ["max_silence"]
+    assert all(n == 0 for i, n in seen if i < 20 + 37)  # nothing before 1.2 s of silence had passed
+
+
+def _reply_then(loop, session, *script):
+    """A question, then ``script`` while the reply plays (it plays until released)."""
+
+    def stream():
+        yield from blocks(("speech", 30), ("silence", 12))
+        deadline = time.monotonic() + 5
+        while not session.replying.is_set() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        yield from blocks(*script)
+
+    loop.listen(stream())
+
+
+def test_without_barge_in_the_microphone_is_muted_while_the_assistant_speaks():
+    loop, session = make_loop({1: "What is the capital of France?"})
+    _reply_then(loop, session, ("speech", 40), ("silence", 12))
+    session.release.set()
+    loop.wait_idle()
+    assert len(answered(session)) == 1  # what was said over the reply was not a turn
+    assert session.engine.paused == 0 and not answered(session)[0]["stop"].is_set()
+
+
+def test_its_own_echo_is_ignored_after_the_reply():
+    loop, session = make_loop({1: "Paris is the capital of France."})
+    loop.last_spoken = "Paris is the capital of France."
+    session.release.set()
+    loop.listen(blocks(("speech", 30), ("silence", 45)))
+    loop.wait_idle()
+    assert not answered(session) and loop.counts["echo"] == 1
+    assert is_echo("the capital of francis", "Paris is the capital of France.")
+    assert not is_echo("what about germany", "Paris is the capital of France.")
+
+
+def test_barge_in_with_real_words_stops_the_reply_and_they_are_the_next_turn():
+    loop, session = make_loop({25: "What is the capital of France?", 8: "Wait, stop. What is two plus two?"},
+                              barge_in=True)
+    _reply_then(loop, session, ("speech", 20), ("silence", 12))
+    session.release.set()
+    loop.wait_idle()
+    first, second = answered(session)
+    assert session.engine.paused == 1 and first["stop"].is_set()  # held at once, then stopped
+    assert second["text"] == "Wait, stop. What is two plus two?" and not second["stop"].is_set()
+
+
+def test_an_acknowledgement_holds_the_reply_and_lets_it_go_on():
+    loop, session = make_loop({25: "What is the capital of France?", 1: "Uh-huh."}, barge_in=True)
+    _reply_then(loop, session, ("speech", 6), ("silence", 12))
+    session.release.set()
+    loop.wait_idle()
+    assert session.engine.paused == 1 and session.engine.resumed == 1
+    (turn,) = answered(session)
+    assert turn["text"] == "What is the capital of France?" and not turn["stop"].is_set()  # never interrupted
+
+
+def test_a_cough_that_is_no_speech_lets_the_reply_go_on():
+    loop, session = make_loop({25: "What is the capital of France?", 1: ""}, barge_in=True)
+    _reply_then(loop, session, ("speech", 5), ("silence", 12))
+    session.release.set()
+    loop.wait_idle()
+    assert session.engine.paused == 1 and session.engine.resumed == 1 and len(answered(session)) == 1
+
+
+def test_goodbye_says_farewell_and_ends_the_conversation():
+    loop, session = make_loop({1: "Okay, goodbye."})
+    loop.listen(blocks(("speech", 20), ("silence", 45), ("speech", 20), ("silence", 45)))
+    assert [t["kind"] for t in session.turns] == ["say"] and session.turns[0]["text"] == "Goodbye."
+    assert loop.finished
 
 
 @pytest.mark.parametrize("text", ["Goodbye.", "Goodbye. Goodbye.", "Goodbye, thank you.", "bye bye",
@@ -24,29 +285,10 @@ def test_not_goodbye(text):
     assert not is_goodbye(text)
 
 
-def test_echo_matches_what_was_just_said():
-    said = "The capital of France is Paris. It is known for the Eiffel Tower."
-    assert is_echo("it is known for the eiffel tower", said)
-    assert is_echo("the capital of francis paris", said)  # a mis-heard echo still counts
-    assert not is_echo("what about germany", said)
-    assert not is_echo("anything", "")
-
-
 def test_drop_repeat_cuts_a_transcript_that_starts_over():
     assert drop_repeat("Tell me something about the ocean? Tell me something about") == "Tell me something about the ocean?"
+    assert drop_repeat("Remind me to call my mother tomorrow morning. Remind Me") == (
+        "Remind me to call my mother tomorrow morning.")
+    assert drop_repeat("Call my mom. Call my dad.") == "Call my mom. Call my dad."  # a whole sentence: kept
     for keep in ("What is the capital of France?", "I said no, no, no.", "Bye bye.", "the the cat sat"):
         assert drop_repeat(keep) == keep
-
-
-@pytest.mark.models
-def test_file_source_finds_the_utterance_and_reports_silence(tmp_path):
-    import numpy as np
-
-    from voicecli.audio.files import write_wav
-    from voicecli.audio.vad import Endpointer
-
-    silent = write_wav(tmp_path / "silent.wav", np.zeros(16000, dtype=np.float32), 16000)
-    source = FileSource([SPEECH / "question.wav", silent], Endpointer())
-    utts = list(source)
-    assert len(utts) == 1 and 1.0 < utts[0].audio.seconds < 4.0
-    assert source.skipped == [f"{silent}: no speech found"]

@@ -1,20 +1,17 @@
-"""Where the user's speech comes from in ``talk``: utterances from files or the microphone.
+"""Where the user's speech comes from in ``talk``: 16 kHz blocks from the microphone or from files.
 
-- ``FileSource``: ``--input FILE.wav`` (repeatable, one turn per file). The file runs through the same
-  endpointer as the microphone, block by block; the end of speech is the moment the endpointer
-  decides it, so ``endpoint_to_audio_ms`` means the same in both modes.
-- ``MicSource``: the microphone, read by a thread that feeds the endpointer and hands finished
-  utterances to the talk loop. While the assistant speaks, its behaviour depends on ``barge_in``:
-  - off (the default: with speakers, the microphone hears the assistant), what the microphone hears
-    while the assistant speaks is discarded;
-  - on (a headset), speech from the user stops the reply (generation, synthesis and playback) and the
-    new utterance becomes the next turn.
+- ``MicInput``: the microphone, echo-cancelled when an ``EchoCanceller`` is given: the speaker's
+  callback appends what it plays to ``tap`` (copies only); each block read here first hands those to
+  the canceller as its reference, then has the echo taken out. ``Block.raw`` keeps what the
+  microphone heard, for the conversation recording.
+- ``FileInput``: ``--input`` files (repeatable), one after the other. ``realtime`` paces each at the
+  speed it would be spoken, as a microphone would deliver it (the talk loop then takes turns exactly
+  as with a microphone: a benchmark's ground truth); without it, a file is read at once.
 """
 
 from __future__ import annotations
 
-import queue
-import threading
+import collections
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -22,137 +19,106 @@ from pathlib import Path
 
 import numpy as np
 
+from voicecli.audio.aec import EchoCanceller, EchoPath
 from voicecli.audio.files import read_audio
+from voicecli.audio.mic import Microphone
 from voicecli.audio.signal import resample
-from voicecli.audio.vad import Endpointer
-from voicecli.engine.types import Audio
+
+RATE = 16000
 
 
 @dataclass(frozen=True)
-class Utterance:
-    audio: Audio
-    end_t: float  # perf_counter() when the endpointer decided the speech had ended
-    source: str
+class Block:
+    """A block of input: ``samples`` what the endpointer hears, ``raw`` what the input heard, both at
+    16 kHz; ``start_s``: its position in the stream (seconds since the input, or the file, started)."""
+
+    samples: np.ndarray
+    raw: np.ndarray
+    start_s: float
+
+    @property
+    def end_s(self) -> float:
+        return self.start_s + len(self.samples) / RATE
 
 
-class FileSource:
-    """One utterance per file: from the first speech start to the last speech end the endpointer finds."""
+class MicInput:
+    """The microphone as blocks, with the echo of what the speaker plays taken out (when ``aec``).
 
-    def __init__(self, paths: Sequence[Path], endpointer: Endpointer, block_ms: float = 32.0, realtime: bool = False):
-        """``realtime`` feeds each file at the pace it would take to say it, as a microphone would
-        (what happens between turns, such as the prompt-cache prefetch, then has the time it has in
-        a real conversation)."""
-        self.paths, self.endpointer, self.block_ms, self.realtime = list(paths), endpointer, block_ms, realtime
-        self.skipped: list[str] = []
+    The raw microphone is passed on instead when there is no echo to take out: once the speaker has
+    been silent for ``echo_tail_s`` (the reply ended, or was held or stopped for the user), and when
+    ``EchoPath`` finds no echo path at all (a headset). Measured through the virtual devices with no
+    echo path, AEC3 damped the user's speech over a reply by 10-40 dB and went on for over a second
+    after the reply stopped, turning "Remind me to call my mother" into "I'm all out boarding".
+    """
 
-    def check(self) -> None:
-        """Fail before any model loads when a file is missing or unreadable."""
-        for p in self.paths:
-            read_audio(p)
+    LOUD = 1e-4  # a reference block above -80 dBFS (mean square 1e-8) is something the speaker plays
 
-    def __iter__(self) -> Iterator[Utterance]:
-        ep = self.endpointer
-        for path in self.paths:
-            audio = read_audio(path)
-            samples = resample(audio.samples, audio.rate, ep.rate)
-            ep.reset()
-            step = max(1, int(ep.rate * self.block_ms / 1000))
-            parts: list[np.ndarray] = []
-            end_t = None
-            t0 = time.perf_counter()
-            for i in range(0, len(samples) + step, step):
-                if self.realtime:
-                    time.sleep(max(0.0, t0 + i / ep.rate - time.perf_counter()))
-                events = ep.feed(samples[i:i + step]) if i < len(samples) else ep.flush()
-                for ev in events:
-                    if ev.kind == "speech_end" and ev.audio is not None:
-                        parts.append(ev.audio.samples)
-                        end_t = time.perf_counter()
-                        if self.realtime:  # as from a microphone: each utterance is a turn, at once
-                            yield Utterance(ev.audio, end_t, str(path))
-            if not parts or end_t is None:
-                self.skipped.append(f"{path}: no speech found")
-                continue
-            if self.realtime:
-                continue
-            gap = np.zeros(int(0.2 * ep.rate), dtype=np.float32)
-            joined = np.concatenate([x for p in parts for x in (p, gap)][:-1])
-            yield Utterance(Audio(joined, ep.rate), end_t, str(path))
+    def __init__(self, mic: Microphone, aec: EchoCanceller | None = None, tap: collections.deque | None = None,
+                 echo_tail_s: float = 0.4):
+        self.mic, self.aec, self.tap = mic, aec, tap
+        self.position = 0  # samples delivered so far
+        self.echo_tail = int(echo_tail_s * RATE)
+        self._last_loud = -self.echo_tail - 1  # where the speaker last played something (samples)
+        self.path = EchoPath(RATE)
 
-
-class MicSource:
-    """Utterances from the microphone, with barge-in detection while the assistant speaks."""
-
-    BARGE_IN_MS = 120.0  # this much continuous speech while the assistant talks stops it
-
-    def __init__(self, mic, endpointer: Endpointer, *, barge_in: bool = False):
-        self.mic, self.endpointer, self.barge_in = mic, endpointer, barge_in
-        self.utterances: queue.Queue[Utterance] = queue.Queue()
-        self.speaking = threading.Event()  # set by the talk loop while a reply plays
-        self.turn_stop: threading.Event | None = None  # the current turn's stop event
-        self.state = "listening"
-        self.closed = threading.Event()
-        self.barge_ins = 0
-        self._thread = threading.Thread(target=self._run, name="voicecli-mic", daemon=True)
-
-    def start(self) -> MicSource:
+    def start(self) -> MicInput:
         self.mic.start()
-        self._thread.start()
         return self
 
-    def _run(self) -> None:
-        was_speaking = False
-        voiced_ms = 0.0  # continuous speech heard while the assistant speaks
-        while not self.closed.is_set():
-            block = self.mic.read(timeout=0.1)
-            if block is None or not len(block):
-                continue
-            speaking = self.speaking.is_set()
-            if speaking and not self.barge_in:
-                was_speaking = True
-                continue  # muted while the assistant speaks: its own voice is not the user's
-            if was_speaking and not speaking:
-                self.endpointer.reset()  # start clean after the reply
-                was_speaking = False
-            events = self.endpointer.feed(block)
-            # Barge-in reacts to the speech probability directly: waiting for the endpointer's
-            # speech_start (min_speech_ms, 250 ms) would let the reply run on for too long.
-            voiced_ms = voiced_ms + len(block) / 16.0 if self.endpointer.probability >= self.endpointer.threshold else 0.0
-            if speaking and voiced_ms >= self.BARGE_IN_MS and self.turn_stop is not None and not self.turn_stop.is_set():
-                self.barge_ins += 1
-                self.turn_stop.set()  # stop generation, synthesis and playback now
-            for ev in events:
-                if ev.kind == "speech_start":
-                    self.state = "hearing you"
-                elif ev.kind == "speech_end" and ev.audio is not None:
-                    self.state = "thinking"
-                    self.utterances.put(Utterance(ev.audio, time.perf_counter(), "microphone"))
-
-    def speaking_turn(self, stop: threading.Event) -> None:
-        """A reply starts: mute (or listen for barge-in, which sets ``stop``)."""
-        self.turn_stop = stop
-        self.speaking.set()
-
-    def listening(self) -> None:
-        """The reply is over: the next utterance is the user's turn."""
-        self.speaking.clear()
-        self.turn_stop = None
-
-    def level(self) -> float:
-        return self.mic.level()
-
-    def __iter__(self) -> Iterator[Utterance]:
-        while not self.closed.is_set():
-            try:
-                utt = self.utterances.get(timeout=0.1)
-            except queue.Empty:
-                continue
-            yield utt
-            self.state = "listening"
+    def read(self, timeout: float = 0.1) -> Block | None:
+        raw = self.mic.read(timeout=timeout)
+        if raw is None or not len(raw):
+            return None
+        clean = raw
+        if self.aec is not None:
+            played = []
+            while self.tap:  # what the speaker played until now: the reference, in order
+                samples, rate = self.tap.popleft()
+                self.aec.reference(samples, rate)
+                played.append(resample(samples, rate, RATE))
+                if len(samples) and float(np.mean(np.square(samples))) > self.LOUD ** 2:
+                    self._last_loud = self.position
+            clean = self.aec.process(raw)  # always: the canceller keeps learning the echo path
+            reference = np.concatenate(played) if played else np.zeros(0, np.float32)
+            echo = self.path.add(_fit(reference, len(raw)), raw)
+            if not echo or self.position - self._last_loud > self.echo_tail:
+                clean = raw
+        block = Block(clean, raw, self.position / RATE)
+        self.position += len(raw)
+        return block
 
     def close(self) -> None:
-        self.closed.set()
         try:
             self.mic.close()
         except Exception:
             pass
+
+
+def _fit(x: np.ndarray, n: int) -> np.ndarray:
+    """``x`` cut or padded with silence to ``n`` samples (the reference of one microphone block)."""
+    return x[:n] if len(x) >= n else np.concatenate([x, np.zeros(n - len(x), np.float32)])
+
+
+class FileInput:
+    """``--input`` files as blocks; ``check()`` fails before any model loads when one is unreadable."""
+
+    def __init__(self, paths: Sequence[Path], realtime: bool = False, block_ms: float = 32.0):
+        self.paths, self.realtime = list(paths), realtime
+        self.step = max(1, int(RATE * block_ms / 1000))
+
+    def check(self) -> None:
+        for p in self.paths:
+            read_audio(p)
+
+    def samples(self, path: Path) -> np.ndarray:
+        audio = read_audio(path)
+        return resample(audio.samples, audio.rate, RATE)
+
+    def blocks(self, samples: np.ndarray) -> Iterator[Block]:
+        """One file's blocks; paced in real time from the first one when ``realtime``."""
+        t0 = time.perf_counter()
+        for i in range(0, len(samples), self.step):
+            if self.realtime:
+                time.sleep(max(0.0, t0 + i / RATE - time.perf_counter()))
+            chunk = samples[i:i + self.step]
+            yield Block(chunk, chunk, i / RATE)

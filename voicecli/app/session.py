@@ -8,6 +8,7 @@ knows about Typer.
 
 from __future__ import annotations
 
+import collections
 import json
 import sys
 from typing import Any
@@ -90,7 +91,9 @@ def emit_json(obj: Any) -> None:
 class Session:
     """A conversation built from settings: models loaded with a spinner, observers wired, turns run."""
 
-    def __init__(self, settings: Settings, console: Console, *, need_llm: bool = True, need_stt: bool = False):
+    def __init__(self, settings: Settings, console: Console, *, need_llm: bool = True, need_stt: bool = False,
+                 tap: collections.deque | None = None):
+        """``tap``: the speaker's output goes there too (the echo canceller's reference)."""
         self.settings, self.console = settings, console
         self.bus = EventBus()
         if settings.output is not None:
@@ -105,7 +108,7 @@ class Session:
             self.stt = make_stt(settings) if need_stt else None
             self.llm = make_llm(settings) if need_llm else None  # `say` speaks given text: no model
             self.sink = make_sink(self.tts.sample_rate, output=settings.output, play=settings.play,
-                                  no_audio=settings.no_audio, device=settings.output_device)
+                                  no_audio=settings.no_audio, device=settings.output_device, tap=tap)
             tools = make_tools(settings, self.tts, self.bus, self.announce) if need_llm else None
             config = EngineConfig(chunking=settings.chunking, system_prompt=settings.system_prompt if need_llm else "",
                                   tool_choice=settings.tool_choice, max_tool_rounds=settings.max_tool_rounds)
@@ -135,6 +138,8 @@ class Session:
         self.engine.speak(text, kind="announcement")
 
     def _report(self, result: TurnResult) -> TurnResult:
+        if result.discarded:  # a speculative start thrown away: not a turn
+            return result
         if self.settings.json:
             emit_json(result.record.as_dict())
         if result.error is not None:

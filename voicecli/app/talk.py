@@ -1,126 +1,134 @@
-"""`voicecli talk`: listen → endpoint → transcribe → answer by voice → listen again.
+"""`voicecli talk`: listen → take turns → answer by voice → listen again, until goodbye or Ctrl-C.
 
-The loop's decisions, each its own small function: a transcript that is empty is skipped; one that
-matches what the assistant just said is its own echo, ignored; "goodbye" ends the conversation with
-a farewell; anything else is a turn. Where the utterances come from (files, the microphone, with
-mute-while-speaking or barge-in) is ``voicecli.app.listen``'s business.
+This module assembles the parts from the settings: the input (microphone, with echo cancellation
+when available, or ``--input`` files), the session, the end-of-turn judge, the conversation
+recording; the loop itself is ``voicecli.app.loop``, its decisions ``voicecli.app.turns``.
 
-The conversation ends on Ctrl-C, at the end of the input files, or when the user says goodbye.
+Echo cancellation and barge-in: with the microphone, the speaker's output is the canceller's
+reference and the assistant never hears itself, so the user may cut in (barge-in on by default).
+Without a canceller (``--no-aec``, or the library missing: one warning line), the microphone is muted
+while the assistant speaks, unless ``--barge-in`` is given (a headset).
 """
 
 from __future__ import annotations
 
-import re
-import threading
+import collections
+from typing import Any
 
 from rich.console import Console
 
-from voicecli.app.listen import FileSource, MicSource, Utterance
+from voicecli.app.listen import FileInput, MicInput
+from voicecli.app.loop import TalkLoop, judge_with
+from voicecli.app.recording import ConversationRecorder, Timeline
 from voicecli.app.session import Session
+from voicecli.app.turns import TurnRules, TurnTaker
+from voicecli.app.view import print_warning
+from voicecli.audio import aec as echo
+from voicecli.audio.files import check_writable
 from voicecli.audio.mic import Microphone
 from voicecli.audio.vad import Endpointer
 from voicecli.config import Settings
-from voicecli.engine.types import Heard
 from voicecli.errors import VoicecliError
-from voicecli.stt import WhisperSTT
-from voicecli.text.wer import normalize, wer
-
-GOODBYE = re.compile(r"^\W*(ok(ay)?\W+)?((good\s?bye|bye|see you( later)?|that'?s all|stop listening|exit|quit)\W*)+"
-                     r"(\W+(now|for now|thanks?|thank you))*\W*$", re.IGNORECASE)
-FAREWELL = "Goodbye."
+from voicecli.llm.eot import LlamaEndOfTurn
 
 
-def is_goodbye(text: str) -> bool:
-    return bool(GOODBYE.match(text.strip()))
+def rules_from(s: Settings) -> TurnRules:
+    return TurnRules(commit_ms=s.turn_silence_ms, max_silence_ms=s.end_silence_ms,
+                     semantic=s.turn_silence_ms < s.end_silence_ms)
 
 
-def is_echo(transcript: str, last_spoken: str, max_wer: float = 0.4) -> bool:
-    """Did the microphone just hear the assistant? True when the transcript matches (part of) what it said."""
-    heard, said = normalize(transcript), normalize(last_spoken)
-    if not heard or not said:
-        return False
-    if " ".join(heard) in " ".join(said):
-        return True
-    # compare with the stretch of the reply of the same length that fits best
-    n = len(heard)
-    best = min(wer(" ".join(said[i:i + n]), " ".join(heard)) for i in range(max(1, len(said) - n + 1)))
-    return best <= max_wer
+def echo_canceller(s: Settings, console: Console) -> echo.EchoCanceller | None:
+    """The canceller ``--aec`` asks for (default: when available); None means mute-while-speaking."""
+    if s.aec is False:
+        return None
+    ok, line = echo.available()
+    if not ok:
+        print_warning(line, console)
+        return None
+    return echo.EchoCanceller()
 
 
-def make_source(s: Settings) -> FileSource | MicSource:
-    """The utterances the settings ask for: ``--input`` files (checked before any model loads) or the microphone."""
-    endpointer = Endpointer(s.vad_threshold, s.min_speech_ms, s.end_silence_ms, s.pre_roll_ms)
-    if s.input:
-        source = FileSource(s.input, endpointer, realtime=s.realtime)
-        source.check()
-        return source
-    return MicSource(Microphone(s.input_device), endpointer, barge_in=s.barge_in)
-
-
-def run_talk(session: Session, stt: WhisperSTT, source: FileSource | MicSource, console: Console | None = None
-             ) -> dict[str, int]:
-    """The conversation loop; returns counts for the summary."""
-    counts = {"turns": 0, "empty": 0, "echo": 0}
-    last_spoken = ""
-    mic = source if isinstance(source, MicSource) else None
-    for utt in source:
-        text, heard = _transcribe(stt, utt)
-        if not text:
-            counts["empty"] += 1
-            _note(console, f"({utt.source}: heard nothing I could transcribe)")
-            continue
-        if last_spoken and is_echo(text, last_spoken):
-            counts["echo"] += 1
-            _note(console, f"(ignored my own echo: “{text}”)")
-            continue
-        if console is not None:
-            console.print(f"[bold cyan]you ›[/] {text}")
-        stop = threading.Event()
-        if mic is not None:
-            mic.speaking_turn(stop)
-        try:
-            counts["turns"] += 1
-            if is_goodbye(text):
-                session.say(FAREWELL, heard=heard, stop=stop)
-                break
-            last_spoken = session.turn(text, heard=heard, stop=stop).record.spoken
-        finally:
-            if mic is not None:
-                mic.listening()
-    return counts
-
-
-def _transcribe(stt: WhisperSTT, utt: Utterance) -> tuple[str, Heard]:
-    result = stt.transcribe_result(utt.audio)
-    text = result.text.strip()
-    return text, Heard(text, utt.end_t, result.stt_ms)
-
-
-def _note(console: Console | None, text: str) -> None:
-    if console is not None:
-        console.print(f"[dim]{text}[/]")
+def end_of_turn_scorer(s: Settings) -> Any | None:
+    """The embedded chat model's end-of-turn score (its own small instance), when wanted and present."""
+    model = s.model("llm") if s.llm_model is None else None  # a big model of the user's would be slow here
+    if s.eot_threshold <= 0 or model is None or not model.exists:
+        return None
+    return LlamaEndOfTurn(model.path)
 
 
 def talk(settings: Settings, console: Console) -> None:
-    """``voicecli talk``: the source, the session, the loop, and what to say when no turn was answered."""
-    source = make_source(settings)
-    session = Session(settings, console, need_stt=True)
-    counts = None
+    """``voicecli talk``: the input, the session, the loop, and what to say when no turn was answered."""
+    if settings.conversation_wav is not None:
+        check_writable(settings.conversation_wav, "--conversation-wav")
+    files = FileInput(settings.input, realtime=settings.realtime) if settings.input else None
+    mic = aec = tap = None
+    if files is not None:
+        files.check()  # before any model loads
+    else:
+        mic = Microphone(settings.input_device)
+        aec = echo_canceller(settings, console)
+        tap = collections.deque() if aec is not None else None
+    barge_in = settings.barge_in if settings.barge_in is not None else aec is not None
+    session = Session(settings, console, need_stt=True, tap=tap)
+    timeline = Timeline()  # restarted below, when the input starts: the conversation's zero
+    recorder = None
+    if settings.conversation_wav is not None:
+        recorder = ConversationRecorder(settings.conversation_wav, timeline, session.sink.latency)
+        session.bus.subscribe(recorder)
+    scorer = end_of_turn_scorer(settings)
+    if scorer is not None:
+        scorer.warm_up(session.engine.history)  # the system prompt evaluated before the user speaks
+    assert session.stt is not None
+    loop = TalkLoop(session, session.stt, Endpointer(settings.vad_threshold, settings.min_speech_ms,
+                                                     settings.end_silence_ms, settings.pre_roll_ms),
+                    TurnTaker(rules_from(settings)), judge_with(scorer, settings.eot_threshold), barge_in=barge_in,
+                    timeline=timeline, recorder=recorder, console=console,
+                    on_reply=scorer.warm_up if scorer is not None else None)
+    skipped: list[str] = []
+    source = None
+    timeline.restart()
     try:
-        if isinstance(source, MicSource):
-            source.start()
+        if files is None:
+            assert mic is not None
+            source = MicInput(mic, aec, tap).start()
             console.print("[dim]Listening… speak, then pause. Say “goodbye” or press Ctrl-C to stop.[/]")
-        assert session.stt is not None
-        counts = run_talk(session, session.stt, source, console)
+            loop.listen(_mic_blocks(source, loop))
+        else:
+            for path in files.paths:
+                base = timeline.now()
+                samples = files.samples(path)
+                if files.realtime:
+                    before = sum(loop.counts.values())
+                    loop.listen(files.blocks(samples), base)
+                    loop.wait_idle()
+                    found = sum(loop.counts.values()) > before
+                else:
+                    found = loop.answer_file(samples, base)
+                if not found:
+                    skipped.append(f"{path}: no speech found")
+                if loop.finished:
+                    break
     except KeyboardInterrupt:
-        pass
+        loop.stop()
     finally:
-        if isinstance(source, MicSource):
+        loop.wait_idle()
+        if isinstance(source, MicInput):
             source.close()
         session.close()
-    if isinstance(source, FileSource):
-        for line in source.skipped:
-            console.print(f"[yellow]warning:[/] {line}")
-        if counts is not None and counts["turns"] == 0:
-            raise VoicecliError("no turn was answered: no speech was found in the input",
-                                "check the files contain speech (try `voicecli transcribe FILE`)")
+        if recorder is not None:
+            recorder.close()
+    for line in skipped:
+        print_warning(line, console)
+    if files is not None and loop.counts["turns"] == 0:
+        raise VoicecliError("no turn was answered: no speech was found in the input",
+                            "check the files contain speech (try `voicecli transcribe FILE`)")
+
+
+def _mic_blocks(source: MicInput, loop: TalkLoop):
+    """The microphone's blocks until goodbye (a timeout yields nothing and keeps the loop turning)."""
+    while not loop.finished:
+        block = source.read(0.1)
+        if block is not None:
+            yield block
+        else:
+            loop.poll()  # a reply that ended: listen for the next turn

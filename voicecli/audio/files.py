@@ -200,8 +200,12 @@ def read_audio(path: str | os.PathLike[str]) -> Audio:
 
 
 def write_wav(path: str | os.PathLike[str], samples: np.ndarray, rate: int) -> Path:
-    """Write mono 16-bit PCM atomically. Raises ``AudioError`` when the place is not writable."""
+    """Write 16-bit PCM atomically: ``samples`` is mono ``(n,)`` or ``(n, channels)``.
+
+    Raises ``AudioError`` when the place is not writable.
+    """
     path = Path(path)
+    channels = 1 if samples.ndim == 1 else samples.shape[1]
     pcm = (np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -210,7 +214,7 @@ def write_wav(path: str | os.PathLike[str], samples: np.ndarray, rate: int) -> P
         raise AudioError(f"cannot write {path}: {e.strerror}", "choose a writable --output path") from None
     try:
         with os.fdopen(fd, "wb") as f, wave.open(f, "wb") as w:
-            w.setnchannels(1)
+            w.setnchannels(channels)
             w.setsampwidth(2)
             w.setframerate(rate)
             w.writeframes(pcm)

@@ -27,6 +27,8 @@ from voicecli.errors import AudioError
 class NullSink:
     """``--no-audio``: plays nothing, instantly."""
 
+    latency = 0.0  # seconds between handing audio over and it being heard
+
     def __init__(self, sample_rate: int = 22050):
         self.sample_rate = sample_rate
 
@@ -37,6 +39,12 @@ class NullSink:
         pass
 
     def drain(self) -> None:
+        pass
+
+    def pause(self) -> None:
+        pass
+
+    def resume(self) -> None:
         pass
 
     def stop(self) -> None:
@@ -53,6 +61,8 @@ class WavSink:
     synthesised up to the interruption.
     """
 
+    latency = 0.0
+
     def __init__(self, path: str | Path, sample_rate: int):
         self.path = Path(path)
         self.sample_rate = sample_rate
@@ -65,6 +75,12 @@ class WavSink:
         self._parts.append(np.asarray(samples, dtype=np.float32))
 
     def drain(self) -> None:
+        pass
+
+    def pause(self) -> None:
+        pass
+
+    def resume(self) -> None:
         pass
 
     def stop(self) -> None:
@@ -95,6 +111,18 @@ class TeeSink:
         for s in self.sinks:
             s.drain()
 
+    def pause(self) -> None:
+        for s in self.sinks:
+            s.pause()
+
+    def resume(self) -> None:
+        for s in self.sinks:
+            s.resume()
+
+    @property
+    def latency(self) -> float:
+        return max(s.latency for s in self.sinks)
+
     def stop(self) -> None:
         for s in self.sinks:
             s.stop()
@@ -110,11 +138,15 @@ class DeviceSink:
     ``play`` blocks while more than ``max_queued_s`` of audio is waiting (backpressure); the
     callback copies from a deque of arrays and writes silence when it runs dry while audio is
     expected (``underruns`` counts those callbacks). ``stop`` empties the queue and aborts the
-    stream so buffered audio stops at once; the next ``play`` restarts it.
+    stream so buffered audio stops at once; the next ``play`` restarts it. ``pause`` keeps the
+    queue and plays silence until ``resume`` (a barge-in that may turn out to be nothing).
+
+    ``tap``: when set (echo cancellation), the callback appends ``(a copy of every block it wrote,
+    silence included, the device rate)`` to it: the exact reference of what the device plays, in order.
     """
 
     def __init__(self, sample_rate: int, device: str | int | None = None, max_queued_s: float = 30.0,
-                 latency: str | float = "high"):
+                 latency: str | float = "high", tap: collections.deque | None = None):
         sd = sounddevice()
         self.sample_rate = sample_rate  # what callers hand us
         self.device = resolve_device(device, "output")
@@ -125,6 +157,8 @@ class DeviceSink:
         self._queued = 0
         self._cond = threading.Condition()
         self._expecting = False
+        self._paused = False
+        self.tap = tap
         self.underruns = 0
         self.played_samples = 0
         try:
@@ -137,7 +171,7 @@ class DeviceSink:
         out = outdata[:, 0]
         filled = 0
         with self._cond:
-            while filled < frames and self._queue:
+            while filled < frames and self._queue and not self._paused:
                 head = self._queue[0]
                 take = min(frames - filled, len(head) - self._offset)
                 out[filled:filled + take] = head[self._offset:self._offset + take]
@@ -150,9 +184,11 @@ class DeviceSink:
             self.played_samples += filled
             if filled < frames:
                 out[filled:] = 0.0
-                if self._expecting and filled == 0:
+                if self._expecting and filled == 0 and not self._paused:
                     self.underruns += 1
             self._cond.notify_all()
+        if self.tap is not None:
+            self.tap.append((out.copy(), self.device_rate))
 
     def start(self) -> None:
         if not self._stream.active:
@@ -176,12 +212,26 @@ class DeviceSink:
                 self._cond.wait(0.05)
         time.sleep(float(self._stream.latency or 0.0))
 
+    @property
+    def latency(self) -> float:
+        """Seconds between a sample handed to the device and it being heard (PortAudio's estimate)."""
+        return float(self._stream.latency or 0.0)
+
+    def pause(self) -> None:
+        with self._cond:
+            self._paused = True
+
+    def resume(self) -> None:
+        with self._cond:
+            self._paused = False
+
     def stop(self) -> None:
         with self._cond:
             self._queue.clear()
             self._queued = 0
             self._offset = 0
             self._expecting = False
+            self._paused = False
             self._cond.notify_all()
         if self._stream.active:
             self._stream.abort()
@@ -195,13 +245,16 @@ class DeviceSink:
 
 
 def make_sink(sample_rate: int, *, output: str | Path | None = None, play: bool | None = None,
-              no_audio: bool = False, device: str | int | None = None):
-    """The sink the options ask for: ``--no-audio`` > ``--output`` (+ ``--play``) > the speaker."""
+              no_audio: bool = False, device: str | int | None = None, tap: collections.deque | None = None):
+    """The sink the options ask for: ``--no-audio`` > ``--output`` (+ ``--play``) > the speaker.
+
+    ``tap`` goes to the speaker (the echo canceller's reference).
+    """
     if no_audio:
         return NullSink(sample_rate)
     sinks = []
     if output is not None:
         sinks.append(WavSink(output, sample_rate))
     if output is None or play:
-        sinks.append(DeviceSink(sample_rate, device))
+        sinks.append(DeviceSink(sample_rate, device, tap=tap))
     return sinks[0] if len(sinks) == 1 else TeeSink(*sinks)

@@ -166,6 +166,33 @@ class Endpointer:
         """True between ``speech_start`` and ``speech_end``."""
         return self._state == "speaking"
 
+    @property
+    def now_s(self) -> float:
+        """How much of the stream has been judged (seconds since the last ``reset()``)."""
+        return self._t(self._index)
+
+    @property
+    def silence_ms(self) -> float:
+        """While speaking: the silence since the last speech window (what a turn-taker waits on)."""
+        return self._silence_run * WINDOW_MS if self._state == "speaking" else 0.0
+
+    @property
+    def last_speech_s(self) -> float | None:
+        """While speaking: where the last speech window of the utterance ends (the end of the last word)."""
+        return self._t(self._index - self._silence_run) if self._state == "speaking" else None
+
+    def current(self) -> Audio | None:
+        """While speaking: the utterance so far (pre-roll included), up to what has been judged."""
+        if self._state != "speaking":
+            return None
+        start = max(self._first_window, self._start - self.pre_roll_windows)
+        kept = self._windows[start - self._first_window:]
+        return Audio(np.concatenate(kept) if kept else np.zeros(0, np.float32), VAD_RATE)
+
+    def end_now(self) -> VadEvent | None:
+        """End the utterance here (the caller decided the turn is over before ``end_silence_ms``)."""
+        return self._end(forced=False) if self._state == "speaking" else None
+
     # --- input -------------------------------------------------------------------------------
 
     def feed(self, block: np.ndarray) -> list[VadEvent]:

@@ -115,13 +115,22 @@ class Settings:
                                       "(0: always).", CONVERSATION, panel=P_TOOLS, low=0, high=60000,
                                       unit="milliseconds", example="400")
     # Listening (talk)
-    barge_in: bool = option(False, "Let your voice cut the reply short. Off by default: with speakers, the "
-                            "microphone hears the assistant. Use it with a headset.", {TALK}, panel=P_LISTEN,
-                            flag="--barge-in/--no-barge-in")
+    barge_in: bool | None = option(None, "Let your voice cut the reply short (default: on with echo cancellation; "
+                                   "without it, the microphone is muted while the assistant speaks).", {TALK},
+                                   panel=P_LISTEN, flag="--barge-in/--no-barge-in")
+    aec: bool | None = option(None, "Echo cancellation on the microphone, so the assistant never hears itself "
+                              "through the speakers (default: on when available).", {TALK}, panel=P_LISTEN,
+                              flag="--aec/--no-aec")
     vad_threshold: float = option(0.5, "Speech probability that counts as speech.", {TALK}, panel=P_LISTEN,
                                   low=0, high=1, exclusive=True, example="0.5")
-    end_silence_ms: float = option(500.0, "Silence that ends your turn.", {TALK}, panel=P_LISTEN, low=32,
-                                   high=10000, unit="milliseconds", example="500")
+    turn_silence_ms: float = option(200.0, "Silence that ends your turn when your words sound finished.", {TALK},
+                                    panel=P_LISTEN, low=32, high=10000, unit="milliseconds", example="200")
+    end_silence_ms: float = option(1200.0, "Silence that ends your turn in any case, e.g. after \"set a timer "
+                                   "for...\" (the upper bound).", {TALK}, panel=P_LISTEN, low=32, high=10000,
+                                   unit="milliseconds", example="1200")
+    eot_threshold: float = option(0.05, "How sure the embedded language model must be that your words are a whole "
+                                  "turn (0: their grammar alone decides).", {TALK}, panel=P_LISTEN, low=0, high=1,
+                                  example="0.05")
     min_speech_ms: float = option(250.0, "Shortest sound taken as speech.", {TALK}, panel=P_LISTEN, low=0,
                                   high=5000, unit="milliseconds", example="250")
     pre_roll_ms: float = option(300.0, "Audio kept from before speech was detected.", {TALK}, panel=P_LISTEN,
@@ -139,6 +148,9 @@ class Settings:
     # Per run: flags only
     input: list[Path] = option([], "Take the user's speech from this WAV file instead of the microphone "
                                "(repeatable: one turn per file).", {TALK}, short="-i", per_run=True)
+    conversation_wav: Path | None = option(None, "Record the conversation: a two-channel WAV on one timeline, 1 what "
+                                           "the input heard, 2 what the assistant played.", {TALK}, panel=P_OUT,
+                                           per_run=True)
     realtime: bool = option(False, "With --input: feed the files at speaking pace, as a microphone would "
                             "(for benchmarks).", {TALK}, panel=P_AUDIO, per_run=True)
     output: Path | None = option(None, "Write what the assistant says to this WAV file (instead of playing it).",

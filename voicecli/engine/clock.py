@@ -48,6 +48,14 @@ class PlaybackClock:
         self.slots.append(slot)
         return slot
 
+    def shift(self, at: float, by: float) -> None:
+        """Playback paused at ``at`` for ``by`` seconds: what had not played yet plays that much later."""
+        for i, slot in enumerate(self.slots):
+            if slot.start >= at:
+                self.slots[i] = Slot(slot.ready, slot.start + by, slot.duration, slot.wait)
+            elif slot.end > at:  # playing when paused: it ends later, with a hole
+                self.slots[i] = Slot(slot.ready, slot.start, slot.duration + by, slot.wait)
+
     @property
     def first_start(self) -> float | None:
         return self.slots[0].start if self.slots else None

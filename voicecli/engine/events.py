@@ -116,6 +116,21 @@ class AudioScheduled(Event):
     end: float
     wait: float = 0.0
     kind: str = "chunk"
+    audio: Any = field(default=None, repr=False, compare=False)  # the samples (for the conversation recording)
+    rate: int = 0
+
+
+@dataclass(frozen=True)
+class PlaybackPaused(Event):
+    """The user started speaking over the reply: playback holds (``t``) until resumed or stopped."""
+
+
+@dataclass(frozen=True)
+class PlaybackResumed(Event):
+    """What the user said over the reply was nothing, or an acknowledgement: it goes on (``paused_s`` later)."""
+
+    paused_at: float
+    paused_s: float
 
 
 @dataclass(frozen=True)

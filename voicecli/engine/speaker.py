@@ -23,8 +23,15 @@ from types import TracebackType
 import numpy as np
 
 from voicecli.engine.clock import PlaybackClock
-from voicecli.engine.events import AudioScheduled, EventBus, SynthesisDone, SynthesisStarted
-from voicecli.engine.types import TTS, AudioSink
+from voicecli.engine.events import (
+    AudioScheduled,
+    EventBus,
+    PlaybackPaused,
+    PlaybackResumed,
+    SynthesisDone,
+    SynthesisStarted,
+)
+from voicecli.engine.types import TTS, AudioSink, Heard
 
 
 @dataclass(frozen=True)
@@ -56,10 +63,12 @@ class Gate:
         self._decided = threading.Event()
         self.opened = False
         self.opened_at: float | None = None
+        self.heard: Heard | None = None
 
-    def open(self) -> None:
+    def open(self, heard: Heard | None = None) -> None:
+        """Confirm the turn; ``heard``: what the user said and how the turn ended, known only now."""
         if not self._decided.is_set():
-            self.opened, self.opened_at = True, time.perf_counter()
+            self.opened, self.opened_at, self.heard = True, time.perf_counter(), heard
             self._decided.set()
 
     def discard(self) -> None:
@@ -90,6 +99,8 @@ class Speaker:
         self.tts, self.sink, self.bus, self.stop = tts, sink, bus, stop
         self.clock = PlaybackClock(not_before)
         self.gate, self._on_open = gate, on_open
+        self._pause_lock = threading.Lock()
+        self._paused_at: float | None = None
         self.first_audio = threading.Event()
         self.error: BaseException | None = None
         self._spoken: list[tuple[str, float]] = []  # (text, start on the clock) of each chunk scheduled
@@ -131,6 +142,26 @@ class Speaker:
         self._put(_DONE)
         while self._thread.is_alive() and not self.stop.is_set():
             self._thread.join(0.05)
+
+    def pause(self) -> None:
+        """Hold playback (someone speaks over the reply); what is queued stays queued."""
+        with self._pause_lock:
+            if self._paused_at is None:
+                self._paused_at = time.perf_counter()
+                self.sink.pause()
+                self.bus.emit(PlaybackPaused(t=self._paused_at))
+
+    def resume(self) -> None:
+        """Go on from where playback held: every piece not yet heard plays that much later."""
+        with self._pause_lock:
+            if self._paused_at is None:
+                return
+            at, self._paused_at = self._paused_at, None
+            by = time.perf_counter() - at
+            self.clock.shift(at, by)
+            self._spoken = [(text, start + by if start >= at else start) for text, start in self._spoken]
+            self.sink.resume()
+            self.bus.emit(PlaybackResumed(paused_at=at, paused_s=by))
 
     def join(self, timeout: float | None = None) -> None:
         """Wait for the speaker thread (a synthesis under way) to end."""
@@ -201,6 +232,6 @@ class Speaker:
         slot = self.clock.add(ready, len(audio) / self.tts.sample_rate)
         self.first_audio.set()
         self.bus.emit(AudioScheduled(index=index, text=text, start=slot.start, end=slot.end, kind=kind,
-                                     wait=slot.wait, t=slot.start))
+                                     wait=slot.wait, t=slot.start, audio=audio, rate=self.tts.sample_rate))
         self.sink.play(audio)
         return slot.start

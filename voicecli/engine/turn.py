@@ -149,6 +149,16 @@ class Engine:
         self._gate: Gate | None = None  # the turn under way is speculative
         self.playing_until = 0.0  # when the last audio handed over ends, on the playback clock
 
+    def pause_playback(self) -> None:
+        """Hold the reply that is playing (the user may be cutting in)."""
+        if self._speaker is not None:
+            self._speaker.pause()
+
+    def resume_playback(self) -> None:
+        """Go on with the reply from where it held (it was only an acknowledgement, or nothing)."""
+        if self._speaker is not None:
+            self._speaker.resume()
+
     def reset(self) -> None:
         """Forget the conversation (``/reset``)."""
         self.history = [{"role": "system", "content": self.config.system_prompt}] if self.config.system_prompt else []
@@ -204,7 +214,7 @@ class Engine:
                 0, partial(_text, text), chunks, stop), after=self.playing_until if kind == "announcement" else 0.0)
             spoken = " ".join(speaker.heard(t_stop))
             if t_stop is not None:
-                self.bus.emit(Interrupted(reason="stop", spoken_chunks=len(speaker.heard(t_stop))))
+                self.bus.emit(Interrupted(reason="stop", spoken_chunks=len(speaker.heard(t_stop)), t=t_stop))
             return self._finish(metrics, reply, spoken, heard.text if heard else text, kind, backend="text")
 
     # -- the parts
@@ -215,9 +225,7 @@ class Engine:
         try:
             self.bus.emit(TurnStarted(user=user, kind=kind))
             if heard is not None:
-                self.bus.emit(UserSpeechEnded(t=heard.speech_end, last_word=heard.last_word, origin=heard.origin,
-                                              turn_end=heard.turn_end, discarded_starts=heard.discarded_starts))
-                self.bus.emit(Transcribed(text=heard.text, stt_ms=heard.stt_ms))
+                self._heard(heard)
             yield metrics
         finally:
             self.bus.unsubscribe(metrics)
@@ -230,7 +238,7 @@ class Engine:
         """
         reply = _Pass()
         speaker = self._speaker = Speaker(self.tts, self.sink, self.bus, stop, self.config.max_pending_chunks, after,
-                                          gate, lambda t: self.bus.emit(TurnConfirmed(t=t)))
+                                          gate, lambda t: self._confirmed(gate, t))
         try:
             with speaker:
                 chunks = _Chunks(self.config, speaker, self.bus)
@@ -243,6 +251,17 @@ class Engine:
         t_stop = time.perf_counter() if stop.is_set() else None
         self.playing_until = t_stop if t_stop is not None else max(self.playing_until, speaker.clock.end or 0.0)
         return reply, speaker, t_stop
+
+    def _confirmed(self, gate: Gate | None, t: float) -> None:
+        """A speculative turn may be heard from ``t``: what the user said is known now."""
+        if gate is not None and gate.heard is not None:
+            self._heard(gate.heard)
+        self.bus.emit(TurnConfirmed(t=t))
+
+    def _heard(self, heard: Heard) -> None:
+        self.bus.emit(UserSpeechEnded(t=heard.speech_end, last_word=heard.last_word, origin=heard.origin,
+                                      turn_end=heard.turn_end, discarded_starts=heard.discarded_starts))
+        self.bus.emit(Transcribed(text=heard.text, stt_ms=heard.stt_ms))
 
     def _answer(self, chunks: _Chunks, speaker: Speaker, stop: threading.Event) -> _Pass:
         """The tool-round loop: ask the model, run the tools it asks for, ask again with their results."""
@@ -301,7 +320,7 @@ class Engine:
         """Keep in the history what the user heard; returns it."""
         if t_stop is not None:
             heard = speaker.heard(t_stop)
-            self.bus.emit(Interrupted(reason="stop", spoken_chunks=len(heard)))
+            self.bus.emit(Interrupted(reason="stop", spoken_chunks=len(heard), t=t_stop))
             self.history.append({"role": "assistant", "content": " ".join(heard) + INTERRUPTED_MARK})
             return " ".join(heard)
         if reply.text or reply.failure is not None:

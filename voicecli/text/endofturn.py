@@ -113,3 +113,20 @@ class EndOfTurnScorer(Protocol):
     """
 
     def probability(self, text: str, history: list[dict]) -> float: ...
+
+
+# Acknowledgements people make while someone else talks: they mean "go on", not "stop".
+BACKCHANNELS = frozenset("""
+uh huh uh-huh uhhuh mhm mm-hm mm-hmm mmhmm mm hmm hm yeah yep yes yup ok okay right sure alright all
+i see got it gotcha oh ah aha nice cool great good wow really true exactly indeed
+""".split())
+
+
+def is_backchannel(text: str, max_words: int = 3) -> bool:
+    """True for a short acknowledgement ("uh-huh", "yeah, right", "okay"): someone listening, not cutting in.
+
+    Every word must be one of ``BACKCHANNELS`` and there may be at most ``max_words`` of them;
+    "yeah, but wait" or "okay stop" are not backchannels. An empty transcript is not one either.
+    """
+    found = words(text.replace("-", " "))
+    return 0 < len(found) <= max_words and all(w in BACKCHANNELS for w in found)
