@@ -271,6 +271,15 @@ class PulseServer:
 
     # --- audio in and out ---------------------------------------------------------------------
 
+    def echo_path(self, latency_ms: int = 60, volume: str = "70%") -> None:
+        """Let the microphone hear the speaker, as on a laptop: ``speaker.monitor`` looped into ``mic_feed``
+        ``latency_ms`` later, and the microphone feed at ``volume`` (what is injected too)."""
+        env = self._environ()
+        subprocess.run(["pactl", "load-module", "module-loopback", "source=speaker.monitor", "sink=mic_feed",
+                        f"latency_msec={latency_ms}"], env=env, check=True, capture_output=True, timeout=10)
+        subprocess.run(["pactl", "set-sink-volume", "mic_feed", volume], env=env, check=True, capture_output=True,
+                       timeout=10)
+
     def play_into_mic(self, samples: np.ndarray) -> tuple[subprocess.Popen, float]:
         """Start playing 16 kHz mono float samples into the virtual microphone (``mic_feed``).
 

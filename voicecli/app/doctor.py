@@ -16,6 +16,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from voicecli.audio import aec as echo
 from voicecli.audio.devices import list_devices
 from voicecli.config import Settings, fetch_hint
 from voicecli.errors import ModelMissing, VoicecliError
@@ -119,9 +120,21 @@ def check_server(settings: Settings) -> list[Check]:
     return [Check("LLM server", "ok", f"{url}: {', '.join(served[:3]) or 'answering'} ({ms:.0f} ms)")]
 
 
+def check_echo_cancellation(settings: Settings) -> Check:
+    """Can ``talk`` cancel the speaker's echo (and so let the user cut in on laptop speakers)?"""
+    ok, line = echo.available()
+    if settings.aec is False:
+        return Check("echo cancellation", "ok", f"off (--no-aec): the microphone is muted while the assistant "
+                     f"speaks{'' if ok else '; ' + line}")
+    if not ok:
+        return Check("echo cancellation", "warn", line, f"pip install {echo.LIBRARY}")
+    return Check("echo cancellation", "ok", f"{line}: on; barge-in on by default")
+
+
 def run_checks(settings: Settings) -> list[Check]:
     checks = check_packages()
     checks.append(check_portaudio())
+    checks.append(check_echo_cancellation(settings))
     for role, loader in (("stt", _load_stt), ("llm", _load_llm), ("tts", _load_tts)):
         checks.append(_timed_load(settings, role, loader))
     checks += check_server(settings)

@@ -54,7 +54,7 @@ class MicInput:
     LOUD = 1e-4  # a reference block above -80 dBFS (mean square 1e-8) is something the speaker plays
 
     def __init__(self, mic: Microphone, aec: EchoCanceller | None = None, tap: collections.deque | None = None,
-                 echo_tail_s: float = 0.4):
+                 echo_tail_s: float = 0.25):
         self.mic, self.aec, self.tap = mic, aec, tap
         self.position = 0  # samples delivered so far
         self.echo_tail = int(echo_tail_s * RATE)

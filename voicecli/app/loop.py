@@ -113,6 +113,7 @@ class TalkLoop:
         self.voiced_ms = 0.0
         self.last_word_s: float | None = None  # the end of the user's last word (endpointer stream time)
         self.ended: Audio | None = None  # the utterance the endpointer ended itself (its upper bound)
+        self.barge_at: float | None = None  # where the user started over the reply (endpointer stream time)
 
     # -- live input: the microphone, or files at speaking pace
     def listen(self, blocks: Iterable[Block], base_s: float = 0.0) -> None:
@@ -169,9 +170,10 @@ class TalkLoop:
                 self._end_turn(a.act, a.turn_end or "silence")
             elif a.act is Act.PAUSE:
                 self.session.engine.pause_playback()
+                self.barge_at = self.endpointer.now_s
             elif a.act is Act.RESUME:
                 self.endpointer.end_now()  # "uh-huh", a cough: not a turn
-                self.words = None
+                self.words, self.barge_at = None, None
                 self.session.engine.resume_playback()
             elif a.act is Act.INTERRUPT:
                 if self.reply is not None:
@@ -179,7 +181,7 @@ class TalkLoop:
 
     # -- the actions
     def _analyze(self) -> list[Action]:
-        audio = self.endpointer.current()
+        audio = self._from_barge(self.endpointer.current(), self.barge_at)
         until = self.endpointer.last_speech_s or 0.0
         text, stt_ms = self._transcribe(audio)
         log.debug("words %r (%.0f ms)", text, stt_ms)
@@ -208,8 +210,9 @@ class TalkLoop:
         audio = ended.audio if ended is not None else self.ended
         last_word = self.last_word_s
         words, self.words, self.ended = self.words, None, None
+        barge_at, self.barge_at = self.barge_at, None
         if words is None or (last_word is not None and last_word > words.until_s + 1e-6):  # words since: again
-            text, stt_ms = self._transcribe(audio)
+            text, stt_ms = self._transcribe(self._from_barge(audio, barge_at))
             words = _Words(text, stt_ms, last_word or 0.0)
         heard = Heard(words.text, time.perf_counter(), words.stt_ms,
                       last_word=self.timeline.perf(self.ep_base + (last_word or words.until_s)),
@@ -317,6 +320,17 @@ class TalkLoop:
         return True
 
     # -- helpers
+    BARGE_LEAD_S = 0.3  # kept before the moment the reply was held: the onset of the user's first word
+
+    def _from_barge(self, audio: Audio | None, barge_at: float | None) -> Audio | None:
+        """Words said over the reply start where it was held (less ``BARGE_LEAD_S``): the pre-roll before
+        that is the reply's echo (cancelled, but what is left of it Whisper reads as words: "The cap, ...")."""
+        if audio is None or barge_at is None:
+            return audio
+        start = self.endpointer.now_s - len(audio.samples) / RATE  # where this audio starts
+        drop = int(max(0.0, barge_at - self.BARGE_LEAD_S - start) * RATE)
+        return Audio(audio.samples[drop:], audio.rate)
+
     def _transcribe(self, audio: Audio | None) -> tuple[str, float]:
         if audio is None or not len(audio.samples):
             return "", 0.0

@@ -63,6 +63,7 @@ class ConversationRecorder:
         self.path, self.timeline, self.latency = Path(path), timeline, latency
         self._input: list[tuple[int, np.ndarray]] = []  # (first sample, samples)
         self._played: list[list] = []  # [first sample, samples]: mutable, cut when stopped or held
+        self._paused_at: int | None = None
         self._lock = threading.Lock()
 
     def _index(self, perf_t: float) -> int:
@@ -78,12 +79,15 @@ class ConversationRecorder:
                 audio = resample(np.asarray(ev.audio, np.float32), ev.rate, RATE)
                 with self._lock:
                     self._played.append([self._index(ev.start), audio])
-            case Interrupted():
-                self._cut(self._index(ev.t), None)
+            case Interrupted():  # held, then stopped: nothing played after the hold
+                at = self._index(ev.t)
+                self._cut(at if self._paused_at is None else min(at, self._paused_at), None)
+                self._paused_at = None
             case PlaybackResumed():
                 self._cut(self._index(ev.paused_at), round(ev.paused_s * RATE))
-            case PlaybackPaused():
-                pass  # the hole is known when it ends (PlaybackResumed) or becomes a stop (Interrupted)
+                self._paused_at = None
+            case PlaybackPaused():  # the hole is known when it ends (resumed) or becomes a stop (interrupted)
+                self._paused_at = self._index(ev.t)
 
     def _cut(self, at: int, hole: int | None) -> None:
         """Nothing played after ``at``: dropped (``hole`` None) or played ``hole`` samples later."""

@@ -48,6 +48,11 @@ def echo_canceller(s: Settings, console: Console) -> echo.EchoCanceller | None:
     return echo.EchoCanceller()
 
 
+def barge_in_default(s: Settings, aec: echo.EchoCanceller | None) -> bool:
+    """``--barge-in`` as given; by default on exactly when the echo is cancelled."""
+    return s.barge_in if s.barge_in is not None else aec is not None
+
+
 def end_of_turn_scorer(s: Settings) -> Any | None:
     """The embedded chat model's end-of-turn score (its own small instance), when wanted and present."""
     model = s.model("llm") if s.llm_model is None else None  # a big model of the user's would be slow here
@@ -68,7 +73,7 @@ def talk(settings: Settings, console: Console) -> None:
         mic = Microphone(settings.input_device)
         aec = echo_canceller(settings, console)
         tap = collections.deque() if aec is not None else None
-    barge_in = settings.barge_in if settings.barge_in is not None else aec is not None
+    barge_in = barge_in_default(settings, aec)
     session = Session(settings, console, need_stt=True, tap=tap)
     timeline = Timeline()  # restarted below, when the input starts: the conversation's zero
     recorder = None

@@ -56,7 +56,7 @@ class TurnRules:
     commit_ms: float = 200.0  # silence that ends a turn whose words look finished
     max_silence_ms: float = 1200.0  # silence that ends any turn
     semantic: bool = True  # judge the words (off: only max_silence_ms of silence ends a turn)
-    barge_in_ms: float = 120.0  # voiced this long while the assistant speaks: it holds
+    barge_in_ms: float = 64.0  # voiced this long while the assistant speaks: it holds
     false_start_ms: float = 600.0  # no speech this long after a hold: it was nothing, go on
 
 
