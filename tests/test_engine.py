@@ -433,3 +433,14 @@ def test_no_tool_runs_before_a_speculative_turn_is_confirmed(tmp_path):
     gate.discard()
     worker.join(5)
     assert ran == [] and box["result"].discarded
+
+
+def test_a_stop_ends_the_wait_for_a_slow_model_at_once():
+    slow = ReplayLLM([Trace.from_items(["Finally", " here."], ms_per_item=10, first_ms=3000)])
+    engine, rec, _ = make_engine(slow, chunking="sentence")
+    stop = threading.Event()
+    threading.Timer(0.2, stop.set).start()  # a barge-in from the talk loop's thread
+    t0 = time.perf_counter()
+    record = engine.turn("q", stop=stop).record
+    assert time.perf_counter() - t0 < 2.0  # not the 3 s the first token would have taken
+    assert record.interrupted and record.response == ""

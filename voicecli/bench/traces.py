@@ -61,6 +61,7 @@ class SeededLLM:
         self.context_tokens = inner.context_tokens
         self.reply_tokens = max_tokens or inner.reply_tokens
         self.prefetch = inner.prefetch
+        self.cancellable = inner.cancellable
 
     def warm_up(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> None:
         self.inner.warm_up(messages, tools)

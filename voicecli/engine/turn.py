@@ -131,6 +131,14 @@ def _text(text: str) -> Iterator[StreamItem]:
     yield text
 
 
+def _close_on_stop(items: Any, stop: threading.Event, done: threading.Event) -> None:
+    """Close a cancellable stream as soon as the turn is stopped: a wait for the model ends at once."""
+    while not done.wait(0.02):
+        if stop.is_set():
+            items.close()
+            return
+
+
 class Engine:
     """A conversation with a model: history, tools, and the streaming speech path of each turn."""
 
@@ -274,7 +282,8 @@ class Engine:
             schemas = self._schemas() if rnd < rounds else None
             choice = self.config.tool_choice if rnd == 0 and schemas else None
             messages = self._prompt()
-            reply = self._stream(rnd, partial(llm.stream, messages, tools=schemas, tool_choice=choice), chunks, stop)
+            reply = self._stream(rnd, partial(llm.stream, messages, tools=schemas, tool_choice=choice), chunks, stop,
+                                 llm.cancellable)
             texts.append(reply.text)
             if stop.is_set() or reply.failure is not None or not reply.calls or self.tools is None:
                 break
@@ -290,14 +299,22 @@ class Engine:
         return _Pass("".join(texts), [], reply.failure)
 
     def _stream(self, rnd: int, start: Callable[[], Iterator[StreamItem]], chunks: _Chunks,
-                stop: threading.Event) -> _Pass:
-        """One streaming pass: deltas to the chunker as they arrive, tool calls collected."""
+                stop: threading.Event, cancellable: bool = False) -> _Pass:
+        """One streaming pass: deltas to the chunker as they arrive, tool calls collected.
+
+        ``cancellable``: the stream may be closed from another thread, so a stop ends a wait for the
+        model at once (else at the next item).
+        """
         out = _Pass()
         text: list[str] = []
         self.bus.emit(LLMRequested(round=rnd))
         items = None
+        done = threading.Event()
         try:
             items = start()
+            if cancellable:
+                threading.Thread(target=_close_on_stop, args=(items, stop, done), name="voicecli-cancel",
+                                 daemon=True).start()
             for item in items:
                 if stop.is_set():
                     break
@@ -310,6 +327,7 @@ class Engine:
         except LLMError as e:
             out.failure = e
         finally:
+            done.set()
             if items is not None:
                 items.close()  # type: ignore[attr-defined]  # stops the model generating
         chunks.flush()

@@ -82,13 +82,17 @@ class LLM(Protocol):
     longest reply it will write; the engine trims the history to fit both, counting with
     ``count_tokens``. ``warm_up`` evaluates a prompt prefix before the user waits; ``prefetch`` says
     whether doing that again between turns pays (a local KV cache does; a server request per turn
-    does not). A wrapper (recording, seeding) forwards every one of these to the model it wraps.
+    does not). ``cancellable``: the iterator ``stream()`` returns may be closed from another thread
+    while it waits for the model (a server's socket is shut down, a replay's wait cut short): a
+    barge-in or Ctrl-C then ends the wait at once instead of at the next token. A wrapper
+    (recording, seeding) forwards every one of these to the model it wraps.
     """
 
     backend: str
     context_tokens: int | None
     reply_tokens: int
     prefetch: bool
+    cancellable: bool
 
     def stream(
         self,

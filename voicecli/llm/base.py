@@ -12,6 +12,7 @@ class LLMBase:
     context_tokens: int | None = None
     reply_tokens = 256
     prefetch = False
+    cancellable = False  # the stream's close() may be called from another thread while it waits
 
     def warm_up(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> None:
         return None

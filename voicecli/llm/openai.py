@@ -61,6 +61,7 @@ class OpenAIChatLLM(LLMBase):
     """Streaming chat completions from an OpenAI-compatible server (implements ``LLM``)."""
 
     backend = "openai"
+    cancellable = True  # ServerStream.close() shuts the socket down from any thread
 
     def __init__(
         self,

@@ -190,8 +190,26 @@ def replay(trace: Trace, speed: float = 1.0, stop: threading.Event | None = None
         yield d.item
 
 
+class ReplayStream(Iterator[StreamItem]):
+    """A replay whose ``close()`` works from any thread: the wait for the next item ends at once."""
+
+    def __init__(self, trace: Trace, speed: float):
+        self.closing = threading.Event()
+        self._gen = replay(trace, speed, self.closing)
+
+    def __next__(self) -> StreamItem:
+        if self.closing.is_set():
+            raise StopIteration
+        return next(self._gen)
+
+    def close(self) -> None:
+        self.closing.set()
+
+
 class ReplayLLM(LLMBase):
     """Serves recorded responses in order, one per ``stream()`` call, cycling at the end."""
+
+    cancellable = True
 
     backend = "replay"
 
@@ -226,7 +244,7 @@ class ReplayLLM(LLMBase):
         trace = self.traces[self._next]
         self._next += 1
         self.calls.append([dict(m) for m in messages])
-        return replay(trace, self.speed)
+        return ReplayStream(trace, self.speed)
 
 
 def _split_words(text: str) -> list[str]:
@@ -250,6 +268,7 @@ class RecordingLLM:
         self.context_tokens = inner.context_tokens
         self.reply_tokens = inner.reply_tokens
         self.prefetch = inner.prefetch
+        self.cancellable = inner.cancellable
         self.path = Path(path)
         self.meta = meta or {}
 
@@ -261,14 +280,38 @@ class RecordingLLM:
 
     def stream(self, messages, *, tools=None, tool_choice=None) -> Iterator[StreamItem]:
         prompt = next((m.get("content") for m in reversed(messages) if m.get("role") == "user"), None)
-        t0 = time.perf_counter()
-        items: list[TimedItem] = []
+        return _Recorded(self, self.inner.stream(messages, tools=tools, tool_choice=tool_choice), prompt)
+
+
+class _Recorded(Iterator[StreamItem]):
+    """The wrapped model's stream, timed; written to the trace when it ends; ``close()`` is the inner one's."""
+
+    def __init__(self, owner: RecordingLLM, inner: Iterator[StreamItem], prompt: str | None):
+        self.owner, self.inner, self.prompt = owner, inner, prompt
+        self.t0 = time.perf_counter()
+        self.items: list[TimedItem] = []
+        self._written = False
+
+    def __next__(self) -> StreamItem:
         try:
-            for item in self.inner.stream(messages, tools=tools, tool_choice=tool_choice):
-                items.append(TimedItem((time.perf_counter() - t0) * 1000.0, item))
-                yield item
-        finally:
-            if items:
-                trace = Trace(tuple(items), prompt, {"backend": self.inner.backend, **self.meta})
-                with self.path.open("a", encoding="utf-8") as f:
-                    f.write(json.dumps(trace.as_dict(), ensure_ascii=False) + "\n")
+            item = next(self.inner)
+        except StopIteration:
+            self._write()
+            raise
+        except BaseException:
+            self._write()
+            raise
+        self.items.append(TimedItem((time.perf_counter() - self.t0) * 1000.0, item))
+        return item
+
+    def close(self) -> None:
+        self.inner.close()  # type: ignore[attr-defined]
+        self._write()
+
+    def _write(self) -> None:
+        if self._written or not self.items:
+            return
+        self._written = True
+        trace = Trace(tuple(self.items), self.prompt, {"backend": self.owner.inner.backend, **self.owner.meta})
+        with self.owner.path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(trace.as_dict(), ensure_ascii=False) + "\n")
