@@ -314,3 +314,17 @@ def test_the_table_fits_a_narrow_terminal_and_shows_p90s_in_a_wide_one():
     assert "…" not in narrow and max(len(line) for line in narrow.splitlines()) <= 80
     assert "TTFA" in narrow and "TTS calls" not in narrow and "840" not in narrow  # seed-sentence's p90 TTFA
     assert "TTS calls" in wide and "840" in wide
+
+
+def test_bench_reports_the_longest_silence_per_strategy_with_no_holding_phrase_hiding_it():
+    slow = Trace.from_items(_split_words("Well. Here it is, as promised, after a long wait."), ms_per_item=20.0,
+                            first_ms=500.0, prompt="p")
+    result = run_bench(ReplaySource([slow]), ["sentence", "word"], runs=1, warmup=0, tts=_tone())
+    for strategy in ("sentence", "word"):
+        row = result.row(strategy)
+        assert row["longest_silence_ms"] >= 500 and row["longest_silence_ms_p90"] >= 500
+    assert all(s.record.holding == [] for s in result.samples)
+    out = io.StringIO()
+    Console(file=out, width=200).print(render_table(result, 200))
+    assert "silence" in out.getvalue()
+    assert all("longest_silence_ms" in r for r in result.json_rows())

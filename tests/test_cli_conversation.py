@@ -34,6 +34,18 @@ def records(proc) -> list[dict]:
     return [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
 
 
+def said(rec: dict) -> str:
+    """What the WAV holds: a holding phrase first if the machine was so busy that the model needed one
+    (the silence budget), then the reply."""
+    return " ".join([h["text"] for h in rec["holding"]] + [rec["spoken"]])
+
+
+def assert_first_audio_order(rec: dict) -> None:
+    """Token, chunk, audio; the first audio may be a holding phrase said before the first chunk."""
+    assert 0 <= rec["ttft_ms"] <= rec["ttfc_ms"]
+    assert rec["ttfc_ms"] <= rec["ttfa_ms"] or rec["holding"][0]["start_ms"] == rec["ttfa_ms"]
+
+
 def assert_one_line_error(proc, *needles: str) -> None:
     assert proc.returncode != 0
     lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
@@ -73,8 +85,8 @@ def test_the_acceptance_question_round_trips(tmp_path, stt):
     assert proc.returncode == 0, proc.stderr
     (rec,) = records(proc)
     assert rec["response"].strip() and rec["chunks"]
-    assert 0 <= rec["ttft_ms"] <= rec["ttfc_ms"] <= rec["ttfa_ms"]
-    assert wer(rec["spoken"], stt.transcribe(read_audio(out))) < 0.3
+    assert_first_audio_order(rec)
+    assert wer(said(rec), stt.transcribe(read_audio(out))) < 0.3
 
 
 def test_chat_once_speaks_a_real_reply(tmp_path, stt):
@@ -86,10 +98,10 @@ def test_chat_once_speaks_a_real_reply(tmp_path, stt):
     (rec,) = records(proc)
     assert rec["response"].strip()
     assert len(rec["chunks"]) > 1 and all(c["audio_ms"] > 0 for c in rec["chunks"])
-    assert 0 <= rec["ttft_ms"] <= rec["ttfc_ms"] <= rec["ttfa_ms"]
+    assert_first_audio_order(rec)
     assert rec["backend"] == "llama.cpp" and rec["strategy"] == "adaptive"
     heard = stt.transcribe(read_audio(out))
-    assert wer(rec["spoken"], heard) < 0.3, (rec["spoken"], heard)
+    assert wer(said(rec), heard) < 0.3, (said(rec), heard)
 
 
 def test_first_audio_is_ready_before_generation_ends(tmp_path):

@@ -20,6 +20,7 @@ from voicecli.engine.events import (
     TurnDone,
     TurnStarted,
 )
+from voicecli.engine.holding import HoldingPhrases
 from voicecli.engine.tools import ToolRunner
 from voicecli.engine.turn import INTERRUPTED_MARK, Engine, EngineConfig, trim_history
 from voicecli.engine.types import ToolCall
@@ -41,8 +42,10 @@ def make_engine(llm, *, tts=None, sink=None, tools: Registry | None = None, data
     runner = None
     if tools is not None:
         context = ToolContext(data_dir=data_dir) if data_dir is not None else None
-        runner = ToolRunner(tools, context, tts, bus, feedback_after_ms=feedback_after_ms, phrases=feedback_phrases)
-    engine = Engine(llm, tts, sink or NullSink(tts.sample_rate), bus, EngineConfig(**config), tools=runner)
+        runner = ToolRunner(tools, context, bus, feedback_after_ms=feedback_after_ms)
+    holding = HoldingPhrases(tts, {"tool": feedback_phrases}) if feedback_phrases is not None else None
+    engine = Engine(llm, tts, sink or NullSink(tts.sample_rate), bus, EngineConfig(**config), tools=runner,
+                    holding=holding)
     return engine, rec, tts
 
 

@@ -150,7 +150,8 @@ def test_cli_chat_once_against_the_server(llama_server_url, tmp_path):
     assert record["backend"] == "openai"
     assert record["response"].strip()
     assert record["chunks"] and all(c["synth_ms"] >= 0 and c["audio_ms"] > 0 for c in record["chunks"])
-    assert 0 < record["ttft_ms"] <= record["ttfc_ms"] <= record["ttfa_ms"]
+    assert 0 < record["ttft_ms"] <= record["ttfc_ms"]
+    assert record["ttfc_ms"] <= record["ttfa_ms"] or record["holding"]  # a slow first reply may get a phrase
     assert record["transcript"] is None and record["stt_ms"] is None
     with wave.open(str(wav)) as w:
         assert w.getnframes() / w.getframerate() > 0.3  # something was spoken

@@ -24,7 +24,7 @@ from voicecli.engine.events import EventBus
 from voicecli.engine.metrics import clean
 from voicecli.engine.tools import ToolRunner
 from voicecli.engine.turn import Engine, EngineConfig, TurnResult
-from voicecli.engine.types import LLM, TTS, Heard
+from voicecli.engine.types import LLM, Heard
 from voicecli.errors import VoicecliError
 from voicecli.llm.local import LlamaCppLLM
 from voicecli.llm.openai import OpenAIChatLLM
@@ -73,12 +73,12 @@ def make_tts(s: Settings) -> PiperTTS:
     return PiperTTS(s.model("tts").require())
 
 
-def make_tools(s: Settings, tts: TTS, bus: EventBus, announce: Any) -> ToolRunner | None:
+def make_tools(s: Settings, bus: EventBus, announce: Any) -> ToolRunner | None:
     """The tools (built-ins, entry points, ``--tools`` modules) and their phrases, or None with ``--no-tools``."""
     if s.no_tools:
         return None
     context = ToolContext(data_dir=data_dir(), announce=announce)
-    return ToolRunner(build_registry(modules=s.tools), context, tts, bus, timeout_s=s.tool_timeout,
+    return ToolRunner(build_registry(modules=s.tools), context, bus, timeout_s=s.tool_timeout,
                       feedback_after_ms=s.feedback_after_ms)
 
 
@@ -109,9 +109,10 @@ class Session:
             self.llm = make_llm(settings) if need_llm else None  # `say` speaks given text: no model
             self.sink = make_sink(self.tts.sample_rate, output=settings.output, play=settings.play,
                                   no_audio=settings.no_audio, device=settings.output_device, tap=tap)
-            tools = make_tools(settings, self.tts, self.bus, self.announce) if need_llm else None
+            tools = make_tools(settings, self.bus, self.announce) if need_llm else None
             config = EngineConfig(chunking=settings.chunking, system_prompt=settings.system_prompt if need_llm else "",
-                                  tool_choice=settings.tool_choice, max_tool_rounds=settings.max_tool_rounds)
+                                  tool_choice=settings.tool_choice, max_tool_rounds=settings.max_tool_rounds,
+                                  silence_budget_ms=settings.silence_budget_ms if need_llm else 0.0)
             self.engine = Engine(self.llm, self.tts, self.sink, self.bus, config, tools=tools)
             try:
                 self.engine.warm_up()

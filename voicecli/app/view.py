@@ -1,7 +1,9 @@
 """The Rich view: an observer of the pipeline's events, never in the data path.
 
 While a turn runs it shows the reply as it streams, with chunk boundaries as subtle dividers and the
-chunk being spoken now highlighted; when the turn ends, a one-line metrics summary. With ``--json``
+chunk being spoken now highlighted; a holding phrase ("One moment.", said so the user is not left in
+silence, or while tools run) appears where it was heard, dim and in quotes, as something said to fill
+a wait rather than part of the answer. When the turn ends, a one-line metrics summary. With ``--json``
 the view goes to stderr and the turn records to stdout.
 """
 
@@ -50,6 +52,10 @@ def metrics_line(rec: TurnRecord) -> Text:
     parts.append(("", f"{len(rec.chunks)} chunks"))
     gap = rec.gap_ms or 0
     parts.append(("", f"{rec.underruns} underruns" + (f" ({gap:.0f} ms gap)" if gap else "")))
+    if rec.longest_silence_ms is not None:
+        parts.append(("longest silence", ms(rec.longest_silence_ms)))
+    if rec.holding:
+        parts.append(("", f"{len(rec.holding)} holding phrase" + ("s" if len(rec.holding) > 1 else "")))
     text = Text()
     for i, (label, value) in enumerate(parts):
         if i:
@@ -77,7 +83,8 @@ class TurnView:
         self.chunks: list[str] = []
         self.starts: dict[int, tuple[float, float]] = {}  # chunk index → (start, end) on the clock
         self.tools: list[str] = []
-        self.feedback: str | None = None
+        self.phrases: list[tuple[int, str, float, float]] = []  # (chunks placed before it, text, start, end)
+        self.placed = 0  # chunks placed on the clock so far
         self.user: str | None = None
         self.kind = "turn"
 
@@ -85,7 +92,14 @@ class TurnView:
     def __rich__(self) -> Group:
         now = time.perf_counter()
         body = Text()
-        for i, chunk in enumerate(self.chunks):
+        for i in range(len(self.chunks) + 1):
+            for at, text, start, end in self.phrases:
+                if at == i or (i == len(self.chunks) and at > i):
+                    if body:
+                        body.append(" ", style="default")
+                    body.append(f"“{text}”", style="cyan italic" if start <= now < end else "dim cyan italic")
+            if i == len(self.chunks):
+                break
             start, end = self.starts.get(i, (None, None))
             if start is not None and start <= now < end:
                 style = "bold magenta"
@@ -93,16 +107,14 @@ class TurnView:
                 style = "default"
             else:
                 style = "dim" if start is None else "default"
-            if i:
-                body.append(" │ ", style="grey37")
-            body.append(chunk, style=style)
+            if body:
+                body.append(" │ " if i else " ", style="grey37")
+            body.append(self.chunks[i], style=style)
         if self.pending:
-            body.append((" " if self.chunks else "") + self.pending.strip(), style="italic grey62")
+            body.append((" " if body else "") + self.pending.strip(), style="italic grey62")
         lines: list[Any] = []
         if self.tools:
             lines.append(Text("  ⚙ " + "  ".join(self.tools), style="cyan"))
-        if self.feedback:
-            lines.append(Text(f"  “{self.feedback}”", style="dim cyan"))
         lines.append(Text("⏰ " if self.kind == "announcement" else "▸ ", style="magenta") + body)
         return Group(*lines)
 
@@ -137,8 +149,9 @@ class TurnView:
                     self.pending = flat[len(consumed):].lstrip() if flat.startswith(consumed) else ""
                 case AudioScheduled(kind="chunk"):
                     self.starts[ev.index] = (ev.start, ev.end)
-                case AudioScheduled(kind="feedback"):
-                    self.feedback = ev.text
+                    self.placed += 1
+                case AudioScheduled(kind="feedback" | "holding"):
+                    self.phrases.append((self.placed, ev.text, ev.start, ev.end))
                 case ToolFinished():
                     status = "✗" if ev.error else "✓"
                     self.tools.append(f"{ev.name}({ev.arguments}) {status} {ev.result or ev.error}")

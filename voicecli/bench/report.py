@@ -65,7 +65,8 @@ def render_table(result: BenchResult, width: int = 200):
     mode = "live model" if result.live else f"{len(result.prompts)} recorded traces"
     caption = ("median [dim]p90[/dim]" if p90 else "median (all p90s in --json)")
     caption += (" over traces × runs; times in ms; chars: mean chunk length; synth: total synthesis; gap: silence "
-                "after the first audio; tail: last token to end of speech; natural: chunks ending at a sentence, "
+                "after the first audio; tail: last token to end of speech; silence: the longest one, from the request to "
+                "the end of the reply (no holding phrases in the bench); natural: chunks ending at a sentence, "
                 "clause or line end; best per column in [bold green]green[/bold green] (lowest; highest for natural)")
     if result.live:
         caption += "; raw parts: llama.cpp to the first chunk's text + Piper on it alone; overhead: TTFA minus raw parts"

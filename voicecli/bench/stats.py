@@ -37,12 +37,15 @@ METRICS: tuple[Metric, ...] = (
     Metric("gap_ms", "gap"),
     Metric("longest_gap_ms", "max gap"),
     Metric("tail_ms", "tail"),
+    Metric("longest_silence_ms", "silence"),
     Metric("boundary_quality", "natural", better="higher", percent=True, count_key="natural_chunks"),
 )
 """What is compared, per strategy (median and p90 over traces × runs); lower is better unless marked.
 
 ``chunk_chars``: mean chunk length in characters; ``synth_ms``: total synthesis time of the turn;
 ``gap_ms``: total silence after the first audio; ``tail_ms``: last token to the end of speech;
+``longest_silence_ms``: the longest silence the user would hear, from the request to the end of the
+reply (the first wait included; the bench runs with no silence budget, so no holding phrase hides it);
 ``boundary_quality``: share of all chunks (of all turns) that end at a natural boundary (see
 :func:`natural_share`); pooled, because a median of per-turn shares is 100% as soon as half the
 replies are short.
@@ -104,6 +107,7 @@ def sample_metrics(record: TurnRecord) -> dict[str, float | None]:
         "gap_ms": record.gap_ms,
         "longest_gap_ms": record.longest_gap_ms,
         "tail_ms": record.last_token_to_speech_end_ms,
+        "longest_silence_ms": record.longest_silence_ms,
         "boundary_quality": natural_share(texts, record.response),
         "natural_chunks": float(natural_count(texts, record.response)),
     }

@@ -77,6 +77,9 @@ class Settings:
     # The reply
     chunking: str = option("adaptive", "How the reply is cut into speakable pieces (adaptive: the benchmark's best).",
                            SPEAKING, short="-c", choices=STRATEGIES)
+    silence_budget_ms: float = option(2000.0, "Never leave the user in silence longer than this: a short holding "
+                                      'phrase ("One moment.") fills a slow model\'s wait (0: off).', CONVERSATION,
+                                      low=0, high=60000, unit="milliseconds", example="2000")
     # LLM
     llm: str | None = option(None, "replay:TRACE.jsonl replays a recorded token stream instead of a live model.",
                              CONVERSATION, panel=P_LLM, example="replay:trace.jsonl")

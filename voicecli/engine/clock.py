@@ -10,6 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
+QUIET_DBFS = -50.0  # below this a 10 ms frame is silence: Piper's padding fades from about -45 to digital zero
+
 
 @dataclass(frozen=True)
 class Slot:
@@ -67,3 +71,24 @@ class PlaybackClock:
     def started_by(self, t: float) -> int:
         """How many pieces had started playing by time ``t`` (what the user heard, at least in part)."""
         return sum(1 for s in self.slots if s.start <= t)
+
+
+def quiet_edges(audio: np.ndarray, rate: int, frame_s: float = 0.01) -> tuple[float, float]:
+    """Seconds of silence at the start and at the end of a piece of audio.
+
+    A voice pads what it says: Piper starts ~40-80 ms late and ends with ~160 ms (after a comma) to
+    ~380 ms (after a full stop) of silence. On the clock that padding is audio; to the user it is
+    silence, so the silence budget and ``longest_silence_ms`` are measured from where the sound ends
+    to where the next sound starts. All silence: the whole piece is its head, and no tail.
+    """
+    samples = np.asarray(audio, dtype=np.float32).reshape(-1)
+    frame = max(1, int(rate * frame_s))
+    n = len(samples) // frame
+    if n == 0:
+        return len(samples) / rate, 0.0
+    power = (samples[:n * frame].reshape(n, frame) ** 2).mean(axis=1)
+    loud = np.flatnonzero(power > 10.0 ** (QUIET_DBFS / 10.0))
+    if len(loud) == 0:
+        return len(samples) / rate, 0.0
+    return float(loud[0] * frame / rate), float((len(samples) - (loud[-1] + 1) * frame) / rate)
+

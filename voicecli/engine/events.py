@@ -10,6 +10,9 @@ What one turn emits, in order (tool rounds repeat the middle part)::
       ─ SynthesisDone ─ AudioScheduled … ─ [ToolFinished…, AudioScheduled(kind="feedback")] ─ LLMFinished
       ─ [Interrupted] ─ [TurnFailed] ─ TurnDone
 
+Wherever a silence runs long (a slow first token, a stall, slow tools), a holding phrase may come in:
+``AudioScheduled(kind="holding" or "feedback")`` then ``HoldingSpoken``.
+
 A speculative turn emits ``TurnConfirmed`` before its first ``AudioScheduled``, or ends with
 ``TurnDone(kind="discarded")``: then nothing of it was heard, kept or logged.
 """
@@ -107,7 +110,9 @@ class AudioScheduled(Event):
 
     ``start``/``end``: when it plays; ``wait``: the silence before it, after the first audio of the
     turn (an underrun when > 0). ``kind``: "chunk" (``index`` is the chunk's), "feedback" (a phrase
-    said while tools run) or "announcement".
+    said while tools run), "holding" (a phrase said so the user is not left in silence) or "announcement".
+    ``quiet_head``/``quiet_tail``: seconds of the voice's own silence at its start and end (the sound
+    is heard from ``start + quiet_head`` to ``end - quiet_tail``).
     """
 
     index: int
@@ -118,6 +123,8 @@ class AudioScheduled(Event):
     kind: str = "chunk"
     audio: Any = field(default=None, repr=False, compare=False)  # the samples (for the conversation recording)
     rate: int = 0
+    quiet_head: float = 0.0
+    quiet_tail: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -131,6 +138,22 @@ class PlaybackResumed(Event):
 
     paused_at: float
     paused_s: float
+
+
+@dataclass(frozen=True)
+class HoldingSpoken(Event):
+    """A holding phrase got its place on the clock (``voicecli.engine.holding``).
+
+    ``reason``: "wait" (nothing said yet), "stall" (the reply stopped), "still" (the second phrase of
+    one silence) or "tool" (tools are running); ``start``/``end``: when it plays; ``due``: when the
+    watch meant it to be placed (how late it acted is ``start - due`` when nothing was playing).
+    """
+
+    text: str
+    reason: str
+    start: float
+    end: float
+    due: float
 
 
 @dataclass(frozen=True)

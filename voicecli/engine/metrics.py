@@ -1,7 +1,9 @@
 """The turn record, computed only by watching events (see ``voicecli.engine.events``).
 
 Times in the record are milliseconds from the turn's first LLM request, except ``stt_ms`` and
-``endpoint_to_audio_ms`` (from the end of the user's speech). Playback times are the speaker's own
+``endpoint_to_audio_ms`` (from the end of the user's speech). ``longest_silence_ms`` is the longest
+stretch without audio from the end of the user's turn (the request, in ``chat``) to the end of the
+reply: before the first audio, between two pieces, and after the last one while the turn went on. Playback times are the speaker's own
 playback clock, read from ``AudioScheduled`` events: the metrics never recompute the schedule.
 ``TurnRecord.as_dict()`` is the ``--json`` contract (``../shared/design/cli.md``): the names never
 change, and a number that is not finite becomes ``null`` (NaN is not JSON).
@@ -17,6 +19,7 @@ from voicecli.engine.events import (
     AudioScheduled,
     ChunkReady,
     Event,
+    HoldingSpoken,
     Interrupted,
     LLMFinished,
     LLMRequested,
@@ -113,6 +116,10 @@ class TurnRecord:
     voice_to_voice_ms: float | None = None
     turn_end: str | None = None
     discarded_starts: int | None = None
+    # the silence budget: the phrases said to fill silences (text, reason, start_ms, end_ms,
+    # silence_before_ms), the tools' ones included (their text is in ``feedback`` too), and the longest silence
+    holding: list[dict[str, Any]] = field(default_factory=list)
+    longest_silence_ms: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -134,7 +141,11 @@ class TurnMetrics:
         self.strategy = strategy
         self.reset()
 
-    def reset(self) -> None:
+    def reset(self, started: TurnStarted | None = None) -> None:
+        self.kind = started.kind if started is not None else "turn"
+        self.t_started = started.t if started is not None else None
+        self.t_last: float | None = None  # the latest event seen: the turn was still going then
+        self.holding: list[HoldingSpoken] = []
         self.t_request: float | None = None
         self.t_first_token: float | None = None
         self.t_last_token: float | None = None
@@ -157,9 +168,11 @@ class TurnMetrics:
         return _ms(self.t_request, t)
 
     def __call__(self, ev: Event) -> None:
+        self.t_last = ev.t if self.t_last is None or ev.t is None else max(self.t_last, ev.t)
         match ev:
             case TurnStarted():
-                self.reset()
+                self.reset(ev)
+                self.t_last = ev.t
             case UserSpeechEnded():
                 self.t_speech_end, self.speech_ended = ev.t, ev
             case Transcribed():
@@ -187,6 +200,8 @@ class TurnMetrics:
                     chunk.play_start_ms, chunk.play_end_ms = self._since_request(ev.start), self._since_request(ev.end)
                 elif ev.kind == "feedback":
                     self.feedback.append(ev.text)
+            case HoldingSpoken():
+                self.holding.append(ev)
             case ToolFinished():
                 self.tool_calls.append({"name": ev.name, "arguments": ev.arguments, "result": ev.result,
                                         "error": ev.error, "ms": ev.ms})
@@ -208,6 +223,7 @@ class TurnMetrics:
         heard = self.speech_ended
         origin = heard.origin if heard is not None else None
         last_word = heard.last_word if heard is not None else None
+        longest, before = self._silences()
         return TurnRecord(
             strategy=self.strategy,
             transcript=self.transcript,
@@ -241,4 +257,31 @@ class TurnMetrics:
             voice_to_voice_ms=_ms(last_word, first_audio),
             turn_end=heard.turn_end if heard is not None else None,
             discarded_starts=heard.discarded_starts if heard is not None else None,
+            holding=[{"text": h.text, "reason": h.reason, "start_ms": self._since_request(h.start),
+                      "end_ms": self._since_request(h.end),
+                      "silence_before_ms": _ms(0.0, before[h.start]) if h.start in before else None}
+                     for h in self.holding],
+            longest_silence_ms=longest,
         )
+
+    def _silences(self) -> tuple[float | None, dict[float, float]]:
+        """The longest silence (ms) and the silence before each piece's sound (keyed by its start, seconds).
+
+        From the end of the user's turn (``UserSpeechEnded``; else the turn's start; an announcement,
+        which waits for the reply playing before it, from its own first audio) to the end of the
+        reply: the last audio's end, or the last event if the turn went on after it (a stall that
+        ended in a failure or an interruption).
+        """
+        ref = self.t_speech_end if self.t_speech_end is not None else self.t_started
+        slots = sorted(self.slots, key=lambda s: s.start)
+        if self.kind == "announcement" or ref is None:
+            ref = slots[0].start + slots[0].quiet_head if slots else None
+        if ref is None:
+            return None, {}
+        before: dict[float, float] = {}
+        heard_until = ref
+        for s in slots:  # the voice's padding at either end of a piece is silence to the user
+            before[s.start] = max(0.0, s.start + s.quiet_head - heard_until)
+            heard_until = max(heard_until, s.end - s.quiet_tail, s.start + s.quiet_head)
+        longest = max([*before.values(), (self.t_last or heard_until) - heard_until, 0.0])
+        return round(longest * 1000.0, 1), before

@@ -1,11 +1,13 @@
 """A conversation with a model: the history, and each turn as a short composition of small parts.
 
-    turn(user)  = observed ─ speaker ─ rounds of [ stream the model → chunks → speaker ; run the tools ]
-                  ─ remember what the user heard ─ prefetch the next turn
+    turn(user)  = observed ─ speaker ─ silence watch ─ rounds of [ stream the model → chunks → speaker ;
+                  run the tools ] ─ remember what the user heard ─ prefetch the next turn
     speak(text) = observed ─ speaker ─ stream the text → chunks → speaker          (say, farewell, timers)
 
 One turn at a time: ``speak`` from a timer thread waits for the turn that is playing, so an
-announcement is queued after a reply, never spoken over it. Everything observable goes out as typed
+announcement is queued after a reply, never spoken over it. While a turn answers, a silence watch
+(``voicecli.engine.holding``) says a short holding phrase whenever the user would otherwise wait in
+silence longer than the budget, or tools are slow. Everything observable goes out as typed
 events on the bus; ``TurnMetrics`` turns them into the turn record, the view draws them, the log
 writes them.
 """
@@ -34,6 +36,7 @@ from voicecli.engine.events import (
     TurnStarted,
     UserSpeechEnded,
 )
+from voicecli.engine.holding import HoldingPhrases, SilenceWatch
 from voicecli.engine.metrics import TurnMetrics, TurnRecord
 from voicecli.engine.speaker import Gate, Speaker
 from voicecli.engine.tools import ToolRunner
@@ -58,6 +61,7 @@ class EngineConfig:
     context_tokens: int = 8192  # for backends that do not know their context window (servers, replay)
     max_pending_chunks: int = 16  # bounded queue between the LLM and the speaker
     first_audio_first: bool = True  # pause generation while the first chunk is synthesised
+    silence_budget_ms: float = 0.0  # longest silence before a holding phrase (0: none; the CLI's default is 2000)
     make_chunker: Callable[..., Chunker] = make_chunker  # (strategy, **options) -> a fresh chunker
 
 
@@ -143,11 +147,16 @@ class Engine:
     """A conversation with a model: history, tools, and the streaming speech path of each turn."""
 
     def __init__(self, llm: LLM | None, tts: TTS, sink: AudioSink, bus: EventBus | None = None,
-                 config: EngineConfig | None = None, tools: ToolRunner | None = None):
+                 config: EngineConfig | None = None, tools: ToolRunner | None = None,
+                 holding: HoldingPhrases | None = None):
         self.llm, self.tts, self.sink = llm, tts, sink
         self.bus = bus or EventBus()
         self.config = config or EngineConfig()
         self.tools = tools
+        if holding is None and (self.config.silence_budget_ms > 0 or tools is not None):
+            holding = HoldingPhrases(tts)
+        self.holding = holding  # the phrases said in silences (the tools' "one moment" too)
+        self._watch: SilenceWatch | None = None  # the turn under way's
         self.config.make_chunker(self.config.chunking, **self.config.chunk_options)  # fail early on a bad name/option
         self.history: list[dict[str, Any]] = []
         self.reset()
@@ -174,6 +183,8 @@ class Engine:
     def warm_up(self) -> None:
         """Load what can be loaded before the user waits: the voice's first synthesis, the prompt prefix."""
         self.tts.warm_up()
+        if self.holding is not None:
+            self.holding.prepare()  # in the background: ready long before a silence runs out
         if self.llm is not None:
             self.llm.warm_up(self.history, tools=self._warm_tools())
 
@@ -181,6 +192,8 @@ class Engine:
         """Let background work finish: a process that exits while onnxruntime runs in a thread aborts."""
         if self.tools is not None:
             self.tools.close()
+        if self.holding is not None:
+            self.holding.close()
         if self._prefetch_thread is not None:
             self._prefetch_thread.join(timeout=5.0)
         if self._speaker is not None:
@@ -193,15 +206,17 @@ class Engine:
 
         ``gate``: a speculative turn, held until the gate opens. Discarded, it leaves no trace: the
         history is as before, nothing was heard or logged, no tool ran; its record says ``discarded``.
+        The silence budget counts from ``heard.speech_end`` (else from now: ``chat``'s request).
         """
         assert self.llm is not None, "an engine without a model can only speak()"
         stop = stop or threading.Event()
         kind = "speculative" if gate is not None else "turn"
+        since = heard.speech_end if heard is not None else time.perf_counter()
         with self._lock, self._observed(kind, user_text, heard) as metrics:
             mark = len(self.history)
             self.history.append({"role": "user", "content": user_text})
             self._gate = gate
-            reply, speaker, t_stop = self._speak(stop, self._answer, gate=gate)
+            reply, speaker, t_stop = self._speak(stop, self._answer, gate=gate, since=since)
             if gate is not None and not gate.opened:
                 del self.history[mark:]
                 record = metrics.record(user=user_text)
@@ -239,20 +254,24 @@ class Engine:
             self.bus.unsubscribe(metrics)
 
     def _speak(self, stop: threading.Event, produce: Callable[[_Chunks, Speaker, threading.Event], _Pass],
-               after: float = 0.0, gate: Gate | None = None) -> tuple[_Pass, Speaker, float | None]:
+               after: float = 0.0, gate: Gate | None = None, since: float | None = None
+               ) -> tuple[_Pass, Speaker, float | None]:
         """Run ``produce`` with a speaker; returns its pass, the speaker, and when the turn was stopped.
 
         ``after``: nothing plays before then (an announcement waits for the reply still playing).
+        ``since``: watch the silences from then on (a model's turn; see ``voicecli.engine.holding``).
         """
         reply = _Pass()
         speaker = self._speaker = Speaker(self.tts, self.sink, self.bus, stop, self.config.max_pending_chunks, after,
                                           gate, lambda t: self._confirmed(gate, t))
         try:
-            with speaker:
+            with speaker, self._watching(speaker, stop, since) as watch:
                 chunks = _Chunks(self.config, speaker, self.bus)
                 reply = produce(chunks, speaker, stop)
                 if not reply.text and reply.failure is None and not stop.is_set() and not chunks.count:
                     chunks.say([NO_ANSWER])
+                if watch is not None:
+                    watch.finished()
                 speaker.finish()
         except KeyboardInterrupt:
             stop.set()
@@ -270,6 +289,21 @@ class Engine:
         self.bus.emit(UserSpeechEnded(t=heard.speech_end, last_word=heard.last_word, origin=heard.origin,
                                       turn_end=heard.turn_end, discarded_starts=heard.discarded_starts))
         self.bus.emit(Transcribed(text=heard.text, stt_ms=heard.stt_ms))
+
+    @contextlib.contextmanager
+    def _watching(self, speaker: Speaker, stop: threading.Event, since: float | None
+                  ) -> Iterator[SilenceWatch | None]:
+        """The turn's silence watch, when there is a budget or tools to watch (else None)."""
+        budget_s = self.config.silence_budget_ms / 1000.0
+        if since is None or self.holding is None or (budget_s <= 0 and self.tools is None):
+            yield None
+            return
+        with SilenceWatch(self.holding, speaker, self.bus, stop, budget_s=budget_s, since=since) as watch:
+            self._watch = watch
+            try:
+                yield watch
+            finally:
+                self._watch = None
 
     def _answer(self, chunks: _Chunks, speaker: Speaker, stop: threading.Event) -> _Pass:
         """The tool-round loop: ask the model, run the tools it asks for, ask again with their results."""
@@ -291,7 +325,7 @@ class Engine:
                 stop.set()
                 break
             self.history.append(assistant_message(reply.text, reply.calls))
-            results = self.tools.run(reply.calls, speaker, stop)
+            results = self.tools.run(reply.calls, stop, self._watch)
             self.history.extend(r.as_message() for r in results)
             if results and all(r.error for r in results) and rnd == rounds - 1:
                 chunks.say([CANNOT_CONTINUE.format(error=(results[0].error or "").rstrip("."))])
