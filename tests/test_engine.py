@@ -447,3 +447,20 @@ def test_a_stop_ends_the_wait_for_a_slow_model_at_once():
     record = engine.turn("q", stop=stop).record
     assert time.perf_counter() - t0 < 2.0  # not the 3 s the first token would have taken
     assert record.interrupted and record.response == ""
+
+
+def test_the_history_window_moves_rarely_so_the_cached_prefix_stays():
+    from voicecli.engine.turn import HistoryWindow, prompt_size
+
+    count = len  # a token per character
+    window = HistoryWindow(low=0.6)
+    history = [{"role": "system", "content": "S" * 10}]
+    starts = []
+    for i in range(30):
+        history += [{"role": "user", "content": f"q{i:02d}" + "x" * 20}, {"role": "assistant", "content": "a" * 40}]
+        view = window.view(history, count, budget=400)
+        assert view[0]["content"] == "S" * 10 and view[-1] is history[-1]  # system prompt and the latest kept
+        assert prompt_size(view, count) <= 400
+        starts.append(window.start)
+    moves = sum(1 for a, b in zip(starts, starts[1:]) if a != b)
+    assert 0 < moves <= 30 // 3  # it moved, and only every few turns: one turn at a time would move 25 times

@@ -112,6 +112,7 @@ class Session:
             tools = make_tools(settings, self.bus, self.announce) if need_llm else None
             config = EngineConfig(chunking=settings.chunking, system_prompt=settings.system_prompt if need_llm else "",
                                   tool_choice=settings.tool_choice, max_tool_rounds=settings.max_tool_rounds,
+                                  history_tokens=settings.history_tokens,
                                   silence_budget_ms=settings.silence_budget_ms if need_llm else 0.0)
             self.engine = Engine(self.llm, self.tts, self.sink, self.bus, config, tools=tools)
             try:

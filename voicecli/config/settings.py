@@ -100,6 +100,9 @@ class Settings:
                                     high=32768, example="256")
     n_ctx: int | None = option(None, "Context window of the local model, in tokens (default: 2048).",
                                CONVERSATION, panel=P_LLM, low=256, high=1 << 20, example="4096")
+    history_tokens: int = option(1024, "The most of the conversation a prompt carries, in tokens: older turns "
+                                 "are forgotten a few at a time, so each turn's cost stays flat.", CONVERSATION,
+                                 panel=P_LLM, low=64, high=1 << 20, example="1024")
     speed: float = option(1.0, "Replay speed for --llm replay: (2 = twice as fast, 0 = as fast as possible).",
                           CONVERSATION | {BENCH}, panel=P_LLM, low=0, high=1000, example="1")
     record: Path | None = option(None, "Append each LLM response with its timing to this trace file "

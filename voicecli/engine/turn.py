@@ -59,6 +59,7 @@ class EngineConfig:
     tool_choice: str | None = None  # a tool name forces that tool in the first round
     max_tool_rounds: int = 3
     context_tokens: int = 8192  # for backends that do not know their context window (servers, replay)
+    history_tokens: int = 1024  # the most of the conversation a prompt carries (its cost stays bounded)
     max_pending_chunks: int = 16  # bounded queue between the LLM and the speaker
     first_audio_first: bool = True  # pause generation while the first chunk is synthesised
     silence_budget_ms: float = 0.0  # longest silence before a holding phrase (0: none; the CLI's default is 2000)
@@ -74,22 +75,56 @@ class TurnResult:
     discarded: bool = False  # a speculative turn thrown away: nothing of it was heard or kept
 
 
+MESSAGE_OVERHEAD = 8  # tokens a chat template adds around each message (ChatML: about 5)
+NEXT_QUESTION_TOKENS = 64  # room a prefetch leaves for the question to come
+
+
+def prompt_size(messages: list[dict[str, Any]], count: Callable[[str], int]) -> int:
+    return sum(count(str(m.get("content") or "")) + MESSAGE_OVERHEAD for m in messages)
+
+
 def trim_history(messages: list[dict[str, Any]], count: Callable[[str], int], budget: int) -> list[dict[str, Any]]:
     """Drop the oldest turns (a user message and what followed it) until the prompt fits ``budget``.
 
     The system prompt and the latest user turn are always kept.
     """
-
-    def size(msgs: list[dict[str, Any]]) -> int:
-        return sum(count(str(m.get("content") or "")) + 4 for m in msgs)
-
     head = messages[:1] if messages and messages[0].get("role") == "system" else []
     body = messages[len(head):]
     starts = [i for i, m in enumerate(body) if m.get("role") == "user"]
-    while len(starts) > 1 and size(head + body) > budget:
+    while len(starts) > 1 and prompt_size(head + body, count) > budget:
         body = body[starts[1]:]
         starts = [i for i, m in enumerate(body) if m.get("role") == "user"]
     return head + body
+
+
+class HistoryWindow:
+    """The part of the conversation the model sees: the system prompt and the turns from ``start`` on.
+
+    When the prompt outgrows its budget, the window moves past enough old turns to come down to
+    ``low`` of the budget, not just under it: it then stays put for many turns, so the prompt's
+    prefix, which the model has evaluated and cached, stays the same and each turn evaluates only
+    its own new words. Trimmed one turn at a time, the start of the prompt would change with every
+    turn and every turn would re-evaluate the whole conversation (measured: the time to first audio
+    rose by a third over 50 turns).
+    """
+
+    def __init__(self, low: float = 0.5):
+        self.low = low
+        self.start = 0  # index into the history (after the system prompt)
+
+    def view(self, history: list[dict[str, Any]], count: Callable[[str], int], budget: int,
+             expect: int = 0) -> list[dict[str, Any]]:
+        """The messages to send; ``expect``: tokens still to come (the next question, for a prefetch)."""
+        head = history[:1] if history and history[0].get("role") == "system" else []
+        body = history[len(head):]
+        self.start = min(self.start, len(body))
+        if prompt_size(head + body[self.start:], count) + expect > budget:
+            kept = trim_history(head + body[self.start:], count, int(budget * self.low) - expect)
+            self.start = len(body) - (len(kept) - len(head))
+        return head + body[self.start:]
+
+    def reset(self) -> None:
+        self.start = 0
 
 
 @dataclass
@@ -159,6 +194,7 @@ class Engine:
         self._watch: SilenceWatch | None = None  # the turn under way's
         self.config.make_chunker(self.config.chunking, **self.config.chunk_options)  # fail early on a bad name/option
         self.history: list[dict[str, Any]] = []
+        self.window = HistoryWindow()
         self.reset()
         self._lock = threading.Lock()  # one turn (or announcement) at a time
         self._prefetch_thread: threading.Thread | None = None
@@ -179,6 +215,7 @@ class Engine:
     def reset(self) -> None:
         """Forget the conversation (``/reset``)."""
         self.history = [{"role": "system", "content": self.config.system_prompt}] if self.config.system_prompt else []
+        self.window.reset()
 
     def warm_up(self) -> None:
         """Load what can be loaded before the user waits: the voice's first synthesis, the prompt prefix."""
@@ -395,19 +432,22 @@ class Engine:
         """The tools the first round's prompt carries (none when one is forced: it goes in the grammar)."""
         return None if self.config.tool_choice else self._schemas()
 
-    def _prompt(self) -> list[dict[str, Any]]:
-        """The history, trimmed to what fits the model's context beside its reply."""
+    def _prompt(self, expect: int = 0) -> list[dict[str, Any]]:
+        """The history, within what fits the model's context beside its reply (see ``HistoryWindow``).
+
+        ``expect``: tokens still to come (a prefetch makes room for the next question now).
+        """
         assert self.llm is not None
         budget = self.config.context_tokens
         if self.llm.context_tokens:
             budget = self.llm.context_tokens - self.llm.reply_tokens - 32
-        return trim_history(self.history, self.llm.count_tokens, budget)
+        return self.window.view(self.history, self.llm.count_tokens, min(budget, self.config.history_tokens), expect)
 
     def _prefetch(self) -> None:
         """While the user listens and answers, evaluate the conversation so far (the KV-cache prefix)."""
         if self.llm is None or not self.llm.prefetch:
             return  # a server warm-up would cost a request per turn
-        llm, messages = self.llm, self._prompt()
+        llm, messages = self.llm, self._prompt(expect=NEXT_QUESTION_TOKENS)
         tools = self._warm_tools()
 
         def run() -> None:

@@ -189,12 +189,18 @@ class LlamaCppLLM(LLMBase):
             chunks.close()
         yield ToolCall(name, args.strip() or "{}", f"call_{uuid.uuid4().hex[:8]}")
 
-    def _complete(self, **kw):
+    def _complete(self, **kw) -> Iterator[dict[str, Any]]:
+        """The completion's chunks; llama-cpp-python checks the prompt's size lazily, on the first chunk."""
+        chunks = None
         try:
-            return self.llm.create_chat_completion(stream=True, **kw)
+            chunks = self.llm.create_chat_completion(stream=True, **kw)
+            yield from chunks
         except ValueError as e:  # e.g. the prompt does not fit the context window
             raise LLMError(f"the local model refused the request: {str(e)[:160]}",
                            "start a new conversation (/reset)") from None
+        finally:
+            if chunks is not None:
+                chunks.close()
 
 
 def tool_result_turn(name: str, content: str) -> str:
