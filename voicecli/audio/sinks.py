@@ -25,66 +25,38 @@ from voicecli.errors import AudioError
 
 
 class NullSink:
-    """``--no-audio``: plays nothing, instantly."""
+    """``--no-audio``: plays nothing, instantly (no time passes: the playback clock says what would have)."""
 
     latency = 0.0  # seconds between handing audio over and it being heard
 
     def __init__(self, sample_rate: int = 22050):
         self.sample_rate = sample_rate
 
-    def start(self) -> None:
-        pass
-
     def play(self, samples: np.ndarray) -> None:
         pass
 
-    def drain(self) -> None:
-        pass
-
-    def pause(self) -> None:
-        pass
-
-    def resume(self) -> None:
-        pass
-
-    def stop(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
+    def start(self) -> None: ...
+    def drain(self) -> None: ...
+    def pause(self) -> None: ...
+    def resume(self) -> None: ...
+    def stop(self) -> None: ...
+    def close(self) -> None: ...
 
 
-class WavSink:
+class WavSink(NullSink):
     """``--output FILE.wav``: everything the assistant said, written when the sink closes.
 
     ``stop()`` (an interruption) drops nothing already handed over: the file holds what was
     synthesised up to the interruption.
     """
 
-    latency = 0.0
-
     def __init__(self, path: str | Path, sample_rate: int):
+        super().__init__(sample_rate)
         self.path = Path(path)
-        self.sample_rate = sample_rate
         self._parts: list[np.ndarray] = []
-
-    def start(self) -> None:
-        pass
 
     def play(self, samples: np.ndarray) -> None:
         self._parts.append(np.asarray(samples, dtype=np.float32))
-
-    def drain(self) -> None:
-        pass
-
-    def pause(self) -> None:
-        pass
-
-    def resume(self) -> None:
-        pass
-
-    def stop(self) -> None:
-        pass
 
     @property
     def samples(self) -> np.ndarray:

@@ -55,27 +55,11 @@ from typing import Any
 import numpy as np
 
 from voicecli.errors import ModelMissing, VoicecliError
+from voicecli.llm.base import quiet_stderr
 
 SENTINEL = "\u2063EOT\u2063"  # invisible separator: never in a transcript
 CLOSERS = (".", "?", "!")
 _PUNCT = re.compile(r"[^\w\s']|(?<!\w)'|'(?!\w)")
-
-
-@contextlib.contextmanager
-def _quiet_stderr():
-    """llama.cpp logs its model load on fd 2; keep the terminal clean."""
-    try:
-        fd = os.dup(2)
-    except OSError:
-        yield
-        return
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            yield
-    finally:
-        os.dup2(fd, 2)
-        os.close(fd)
 
 
 def bare(text: str) -> str:
@@ -97,7 +81,7 @@ class LlamaEndOfTurn:
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         try:
-            with contextlib.nullcontext() if verbose else _quiet_stderr():
+            with contextlib.nullcontext() if verbose else quiet_stderr():
                 self.llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, n_threads_batch=n_threads,
                                  logits_all=False, verbose=verbose)
         except (ValueError, RuntimeError) as e:

@@ -25,25 +25,8 @@ from typing import Any
 
 from voicecli.engine.types import StreamItem, ToolCall
 from voicecli.errors import LLMError, ModelMissing, VoicecliError
-from voicecli.llm.base import LLMBase
+from voicecli.llm.base import LLMBase, quiet_stderr
 from voicecli.llm.markup import ToolMarkupFilter, detect_tool_format
-
-
-@contextlib.contextmanager
-def _quiet_stderr():
-    """llama.cpp prints its load log on fd 2 even with verbose=False in places; keep the terminal clean."""
-    try:
-        fd = os.dup(2)
-    except OSError:
-        yield
-        return
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            yield
-    finally:
-        os.dup2(fd, 2)
-        os.close(fd)
 
 
 class LlamaCppLLM(LLMBase):
@@ -69,7 +52,7 @@ class LlamaCppLLM(LLMBase):
         from llama_cpp import Llama
 
         try:
-            with contextlib.nullcontext() if verbose else _quiet_stderr():
+            with contextlib.nullcontext() if verbose else quiet_stderr():
                 self.llm = Llama(
                     model_path=str(model_path),
                     n_ctx=n_ctx,
