@@ -20,9 +20,10 @@ from voicecli.engine.events import (
     TurnDone,
     TurnStarted,
 )
+from voicecli.engine.history import trim_history
 from voicecli.engine.holding import HoldingPhrases
 from voicecli.engine.tools import ToolRunner
-from voicecli.engine.turn import INTERRUPTED_MARK, Engine, EngineConfig, trim_history
+from voicecli.engine.turn import INTERRUPTED_MARK, Engine, EngineConfig
 from voicecli.engine.types import ToolCall
 from voicecli.errors import LLMError
 from voicecli.llm.base import LLMBase
@@ -450,7 +451,7 @@ def test_a_stop_ends_the_wait_for_a_slow_model_at_once():
 
 
 def test_the_history_window_moves_rarely_so_the_cached_prefix_stays():
-    from voicecli.engine.turn import HistoryWindow, prompt_size
+    from voicecli.engine.history import HistoryWindow, prompt_size
 
     count = len  # a token per character
     window = HistoryWindow(low=0.6)

@@ -274,13 +274,15 @@ def test_goodbye_says_farewell_and_ends_the_conversation():
 
 
 @pytest.mark.parametrize("text", ["Goodbye.", "Goodbye. Goodbye.", "Goodbye, thank you.", "bye bye",
-                                  "Okay, bye for now.", "See you later!", "That's all, thanks."])
+                                  "Okay, bye for now.", "See you later!", "That's all, thanks.",
+                                  "Goodbye. Thank you. Good bye, thank", "Stop listening now."])
 def test_goodbye(text):
     assert is_goodbye(text)
 
 
 @pytest.mark.parametrize("text", ["Say goodbye to the cat.", "Good night and goodbye to all of you",
-                                  "What is the capital of France?", "bye the way, what time is it"])
+                                  "What is the capital of France?", "bye the way, what time is it",
+                                  "Thank you.", "Stop.", "", "Good, thank you."])
 def test_not_goodbye(text):
     assert not is_goodbye(text)
 

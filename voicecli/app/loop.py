@@ -43,14 +43,19 @@ from voicecli.stt import WhisperSTT
 from voicecli.text.endofturn import is_backchannel, looks_done, looks_unfinished
 from voicecli.text.wer import normalize, wer
 
-GOODBYE = re.compile(r"^\W*(ok(ay)?\W+)?((good\s?bye|bye|see you( later)?|that'?s all|stop listening|exit|quit)\W*)+"
-                     r"(\W+(now|for now|thanks?|thank you))*\W*$", re.IGNORECASE)
+# A goodbye is a short utterance made only of farewell and politeness words, with at least one farewell in
+# it: "Okay, bye for now.", "Goodbye, thank you." and the repeats the fast STT path sometimes writes
+# ("Goodbye. Thank you. Good bye, thank"), but not "Say goodbye to the cat." or "bye the way, ...".
+GOODBYE_WORDS = frozenset("ok okay good goodbye bye see you later that's thats all stop listening exit quit "
+                          "now for thanks thank".split())
+FAREWELL_WORDS = re.compile(r"\b(good ?bye|bye|see you|thats? all|that's all|stop listening|exit|quit)\b")
 FAREWELL = "Goodbye."
 log = logging.getLogger(__name__)
 
 
 def is_goodbye(text: str) -> bool:
-    return bool(GOODBYE.match(text.strip()))
+    words = normalize(text)
+    return bool(words) and set(words) <= GOODBYE_WORDS and bool(FAREWELL_WORDS.search(" ".join(words)))
 
 
 def is_echo(transcript: str, last_spoken: str, max_wer: float = 0.4) -> bool:
