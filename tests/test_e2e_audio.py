@@ -262,6 +262,7 @@ LONG_REPLY = (
 )
 SHORT_REPLY = "All right, I stopped."
 CUT_IN_AFTER_S = 2.0  # the user speaks this long after the reply became audible
+STOP_BOUND_MS = 3000.0  # speech onset → speaker quiet: generous (measured 133-315 ms); the reply had ~18 s left
 
 
 def write_trace(path: Path, ms_per_word: float = 35.0) -> Path:
@@ -305,7 +306,10 @@ def test_speech_while_the_reply_plays_stops_it(pulse, stt, isolated_env, tmp_pat
     assert second["interrupted"] is False and second["response"].strip() == SHORT_REPLY
     assert rc == 0 and "Traceback" not in "".join(talk.stderr), "".join(talk.stderr)
 
-    # On the speaker: sound until the user spoke, then silence (until the next reply) within 2 s.
+    # On the speaker, in this order: the reply playing when the user spoke, then silence (until the
+    # next reply), long before the reply would have ended (it had ~18 s left). The bound is an order
+    # check with room for a loaded machine, not a latency target: the stop latency is a measurement
+    # (printed with -s; it is where the README's barge-in figure comes from).
     levels = frame_levels(audio)
     onset = recorder.index_at(t_onset) // int(FRAME_S * RATE)
     assert levels[max(0, onset - 25): onset].max() > LOUD_DB, "the reply was not playing when the user spoke"
@@ -314,7 +318,7 @@ def test_speech_while_the_reply_plays_stops_it(pulse, stt, isolated_env, tmp_pat
     stop_ms = (recorder.time_of(quiet * int(FRAME_S * RATE)) - t_onset) * 1000.0
     print(f"\nbarge-in: user speech {t_onset - t_sound:.1f} s into the reply; its onset → speaker quiet "
           f"{stop_ms:.0f} ms; spoken before the stop: {first['spoken']!r}")
-    assert stop_ms < 2000.0, stop_ms
+    assert stop_ms < STOP_BOUND_MS, stop_ms
 
 
 def test_talk_without_any_audio_device_says_there_is_no_microphone(tmp_path):
