@@ -1,5 +1,6 @@
 """Shared fixtures: an environment the user's real settings cannot leak into, and the models marker.
 
+* ``pulse``: a private PulseAudio server with a virtual microphone and speaker (``tests/pulse.py``).
 * ``isolated_env``: points ``VOICECLI_CONFIG`` and ``VOICECLI_DATA_DIR`` at fresh temporary paths and
   removes every other ``VOICECLI_*`` variable, so a test sees only the settings it makes itself.
   The embedded models still resolve to the checkout's ``models/`` (``VOICECLI_MODELS_DIR`` is cleared).
@@ -23,6 +24,23 @@ import pytest
 
 from voicecli import config as vconfig
 from voicecli.config import settings as vsettings
+
+
+@pytest.fixture(scope="session")
+def pulse():
+    """One private PulseAudio server (``tests/pulse.py``) for the session's audio tests; a skip naming why
+    when it cannot start (a failure in CI)."""
+    from pulse import PulseServer, PulseUnavailable
+
+    server = PulseServer()
+    try:
+        server.start()
+    except PulseUnavailable as e:
+        pytest.skip(f"no virtual audio devices: {e}")
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from pulse import RATE, PulseServer, PulseUnavailable, die_with_parent, end_process, frame_levels
+from pulse import RATE, PulseServer, die_with_parent, end_process, frame_levels
 
 from voicecli.app.talk import FAREWELL
 from voicecli.audio.files import read_audio
@@ -52,21 +52,7 @@ QUESTION = "weather_london.wav"
 CUT_IN = "remind_mother.wav"
 
 
-# --- fixtures -----------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def pulse():
-    """One private PulseAudio server for the module; skipped with the reason when it cannot start."""
-    server = PulseServer()
-    try:
-        server.start()
-    except PulseUnavailable as e:
-        pytest.skip(f"no virtual audio devices: {e}")
-    try:
-        yield server
-    finally:
-        server.stop()
-
+# --- fixtures (the PulseAudio server, ``pulse``, is conftest's: one per session) -----------------
 
 @pytest.fixture(scope="module")
 def stt():

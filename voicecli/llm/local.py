@@ -190,11 +190,27 @@ class LlamaCppLLM(LLMBase):
         yield ToolCall(name, args.strip() or "{}", f"call_{uuid.uuid4().hex[:8]}")
 
     def _complete(self, **kw):
+        """The streamed completion; a request the model refuses is one ``LLMError``, whether llama-cpp-python
+        says so when called or, as it does for a prompt longer than the context window, at the first chunk."""
         try:
-            return self.llm.create_chat_completion(stream=True, **kw)
-        except ValueError as e:  # e.g. the prompt does not fit the context window
-            raise LLMError(f"the local model refused the request: {str(e)[:160]}",
-                           "start a new conversation (/reset)") from None
+            chunks = self.llm.create_chat_completion(stream=True, **kw)
+        except ValueError as e:
+            raise _refused(e) from None
+        return _refusals_as_errors(chunks)
+
+
+def _refused(e: ValueError) -> LLMError:
+    return LLMError(f"the local model refused the request: {str(e)[:160]}",
+                    "shorten the message or start a new conversation (/reset); --n-ctx sets the context window")
+
+
+def _refusals_as_errors(chunks: Iterator[Any]) -> Iterator[Any]:
+    try:
+        yield from chunks
+    except ValueError as e:  # e.g. "Requested tokens (431) exceed context window of 256"
+        raise _refused(e) from None
+    finally:
+        chunks.close()  # type: ignore[attr-defined]
 
 
 def tool_result_turn(name: str, content: str) -> str:
