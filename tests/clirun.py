@@ -23,6 +23,7 @@ import fcntl
 import json
 import os
 import pty
+import re
 import select
 import signal
 import subprocess
@@ -34,6 +35,7 @@ from typing import Any
 
 from typer.testing import CliRunner
 
+ANSI = re.compile(r"\x1b(\[[0-9;?]*[ -/]*[@-~]|\][^\x07]*\x07|[@-Z\\-_])")
 ROOT = Path(__file__).resolve().parent.parent
 SPEECH = ROOT / "tests" / "data" / "speech"
 
@@ -72,7 +74,8 @@ class Spawned:
             self.master = -1
             self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                          text=True, env=env, cwd=cwd)
-        self.output = ""  # what the terminal showed so far (tty mode)
+        self.raw = ""  # what the program wrote to the terminal (tty mode)
+        self.output = ""  # the same as text: colours and cursor movements taken out, line ends as "\n"
 
     # --- tty mode -------------------------------------------------------------------------------
     def type(self, text: str) -> None:
@@ -96,8 +99,12 @@ class Spawned:
                     if self.proc.poll() is not None:
                         raise AssertionError(f"exited ({self.proc.returncode}) before {needle!r}:\n{self.output[-3000:]}")
                     continue
-                self.output += data.decode(errors="replace")
+                self._add(data)
         return self.output[start:]
+
+    def _add(self, data: bytes) -> None:
+        self.raw += data.decode(errors="replace")
+        self.output = ANSI.sub("", self.raw).replace("\r\n", "\n").replace("\r", "")
 
     def drain(self, timeout: float = 60.0) -> int:
         """Read the terminal until the program exits; returns its exit status."""
@@ -109,7 +116,7 @@ class Spawned:
                     data = os.read(self.master, 65536)
                 except OSError:
                     data = b""
-                self.output += data.decode(errors="replace")
+                self._add(data)
                 if not data and self.proc.poll() is not None:
                     break
             elif self.proc.poll() is not None:
