@@ -13,10 +13,11 @@ from __future__ import annotations
 import json
 import os
 import stat
+import time
 from pathlib import Path
 
 import pytest
-from clirun import SPEECH, assert_one_line_error, mentions, records, voicecli
+from clirun import SPEECH, assert_one_line_error, mentions, records, spawn, voicecli
 from fake_openai_server import FakeOpenAIServer, Reply, ending, text_events
 
 from voicecli.config import resolve_model
@@ -231,3 +232,28 @@ def test_the_log_goes_to_the_data_directory_by_default(tmp_path, isolated_env):
     second = voicecli("chat", "--once", "And of Italy?", "--llm", f"replay:{replies}", "--no-audio", log=True)
     assert second.returncode == 0 and len(log.read_text().splitlines()) == 4  # appended, not replaced
     assert os.environ.get("VOICECLI_NO_LOG") is None
+
+
+def test_a_timer_is_spoken_when_due_and_logged(tmp_path, isolated_env):
+    """set_timer through the whole program: the tool's callback reaches the voice and the log."""
+    replies = trace(tmp_path / "timer.jsonl", [{"name": "set_timer", "arguments": {"seconds": 1, "label": "tea"},
+                                                "id": "t1"}], ["Timer set."])
+    chat = spawn("chat", "--llm", f"replay:{replies}", "--no-audio", "--json", "--feedback-after-ms", "5000", log=True)
+    try:
+        chat.proc.stdin.write("Set a tea timer for one second.\n")
+        chat.proc.stdin.flush()
+        record = json.loads(chat.proc.stdout.readline())
+        log = isolated_env.data / "conversations.jsonl"
+        deadline = time.monotonic() + 30
+        while "announcement" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        chat.proc.stdin.write("/quit\n")
+        chat.proc.stdin.close()
+        assert chat.wait(30) == 0
+    finally:
+        chat.close()
+    assert record["tool_calls"][0]["name"] == "set_timer" and record["tool_calls"][0]["error"] is None
+    entries = [json.loads(x) for x in log.read_text().splitlines()]
+    (due,) = [e for e in entries if e["type"] == "announcement"]
+    assert due["text"] == "Your tea timer is done." and due["audio_ms"] > 0  # spoken, not just logged
+    assert [e["type"] for e in entries] == ["user", "turn", "announcement"]
