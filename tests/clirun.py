@@ -62,13 +62,14 @@ def _controlling_tty() -> None:  # in the child, before exec: a new session whos
 class Spawned:
     """A running ``voicecli``: with a pipe or a pseudo-terminal for its input and output."""
 
-    def __init__(self, args: tuple[str, ...], env: dict[str, str], tty: bool, cwd: Any):
+    def __init__(self, args: tuple[str, ...], env: dict[str, str], tty: bool, cwd: Any, stdout_pipe: bool = False):
         self.tty = tty
         cmd = [sys.executable, "-m", "voicecli", *args]
         if tty:
             self.master, slave = pty.openpty()
-            self.proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, env=env, cwd=cwd,
-                                         preexec_fn=_controlling_tty, close_fds=True)
+            out = subprocess.PIPE if stdout_pipe else slave
+            self.proc = subprocess.Popen(cmd, stdin=slave, stdout=out, stderr=slave, env=env, cwd=cwd,
+                                         preexec_fn=_controlling_tty, close_fds=True, text=stdout_pipe)
             os.close(slave)
         else:
             self.master = -1
@@ -143,9 +144,13 @@ class Spawned:
 
 
 def spawn(*args: str, env: dict[str, str] | None = None, tty: bool = False, log: bool = False,
-          cwd: str | os.PathLike[str] | None = None) -> Spawned:
-    """``voicecli ARGS...`` started and left running (``close()`` it in a ``finally``)."""
-    return Spawned(args, environ(env, log=log), tty, cwd)
+          cwd: str | os.PathLike[str] | None = None, stdout_pipe: bool = False) -> Spawned:
+    """``voicecli ARGS...`` started and left running (``close()`` it in a ``finally``).
+
+    ``tty=True, stdout_pipe=True``: a terminal for the input and the live view (stderr with ``--json``),
+    a pipe for stdout, so the JSON records are never interleaved with the view's redrawing.
+    """
+    return Spawned(args, environ(env, log=log), tty, cwd, stdout_pipe)
 
 
 def invoke(*args: str, env: dict[str, str] | None = None, input: str | None = None):

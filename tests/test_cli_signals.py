@@ -33,9 +33,9 @@ PROMPT = "you ›"
 REPLY = " ".join(f"Paris is a city of many things, and here is fact number {i} about it." for i in range(40))
 
 
-def record_in(output: str) -> dict:
-    """The --json turn record among what the terminal showed."""
-    (line,) = [x.strip() for x in output.splitlines() if x.strip().startswith('{"strategy"')]
+def record_in(proc) -> dict:
+    """The --json turn record (stdout is a pipe beside the terminal)."""
+    (line,) = [x for x in proc.proc.stdout.read().splitlines() if x.strip()]
     return json.loads(line)
 
 
@@ -66,16 +66,16 @@ def assert_clean(status: int, expected: int, stderr: str) -> None:
 
 @pytest.mark.parametrize("sig", SIGNALS, ids=["SIGINT", "SIGTERM"])
 def test_say_in_a_terminal_stopped_by_a_signal(sig, isolated_env):
-    say = spawn("say", LONG_TEXT, "--chunking", "sentence", "--no-audio", "--json", tty=True)
+    say = spawn("say", LONG_TEXT, "--chunking", "sentence", "--no-audio", "--json", tty=True, stdout_pipe=True)
     try:
         say.read_until("This is sentence number 0")  # speaking has begun
         time.sleep(0.5)
         stop(say, sig)
         status = say.drain()
+        record = record_in(say)
     finally:
         say.close()
     assert_clean(status, STATUS[sig], say.output)
-    record = record_in(say.output)
     assert record["interrupted"] is True
     spoken = normalize(record["spoken"])  # what had started playing: possibly nothing yet, never all of it
     assert len(spoken) < len(normalize(LONG_TEXT)) and normalize(LONG_TEXT)[: len(spoken)] == spoken
@@ -119,16 +119,16 @@ def test_a_signal_during_synthesis_never_aborts_the_process(sig, after_s, tmp_pa
 @pytest.mark.parametrize("sig", SIGNALS, ids=["SIGINT", "SIGTERM"])
 def test_chat_once_stopped_mid_reply_logs_what_was_spoken(sig, tmp_path, isolated_env):
     chat = spawn("chat", "--once", "Tell me about Paris.", "--llm", f"replay:{slow_trace(tmp_path / 't.jsonl')}",
-                 "--no-audio", "--json", "--no-tools", log=True, tty=True)
+                 "--no-audio", "--json", "--no-tools", log=True, tty=True, stdout_pipe=True)
     try:
         chat.read_until("fact number 1 ")  # several chunks have been spoken, many words are still to come
         stop(chat, sig)
         status = chat.drain()
+        record = record_in(chat)
     finally:
         chat.close()
     assert_clean(status, STATUS[sig], chat.output)
-    assert_logged_partial_turn(isolated_env.data / "conversations.jsonl", "Tell me about Paris.",
-                               record_in(chat.output))
+    assert_logged_partial_turn(isolated_env.data / "conversations.jsonl", "Tell me about Paris.", record)
 
 
 def assert_logged_partial_turn(log: Path, asked: str, record: dict) -> None:
@@ -143,18 +143,18 @@ def assert_logged_partial_turn(log: Path, asked: str, record: dict) -> None:
 
 def test_sigterm_mid_reply_in_an_interactive_chat(tmp_path, isolated_env):
     chat = spawn("chat", "--llm", f"replay:{slow_trace(tmp_path / 't.jsonl')}", "--no-audio", "--json", "--no-tools",
-                 log=True, tty=True)
+                 log=True, tty=True, stdout_pipe=True)
     try:
         chat.read_until(PROMPT)
         chat.type("Tell me about Paris.\r")
         chat.read_until("fact number 1 ")
         chat.signal(signal.SIGTERM)
         status = chat.drain()
+        record = record_in(chat)
     finally:
         chat.close()
     assert_clean(status, 143, chat.output)
-    assert_logged_partial_turn(isolated_env.data / "conversations.jsonl", "Tell me about Paris.",
-                               record_in(chat.output))
+    assert_logged_partial_turn(isolated_env.data / "conversations.jsonl", "Tell me about Paris.", record)
 
 
 # --- an interactive chat through a terminal ----------------------------------------------------------
@@ -183,7 +183,7 @@ def test_chat_in_a_terminal_help_reset_and_ctrl_c(isolated_env):
             chat.type("Tell me a story.\r")
             chat.read_until("Let me")  # the reply has begun (and the server holds the rest)
             chat.type("\x03")  # Ctrl-C, as the terminal sends it: the reply stops, the chat goes on
-            chat.read_until(PROMPT, timeout=10)
+            chat.read_until(PROMPT, timeout=60)
             stall.set()
             chat.type("Are you there?\r")
             assert "Still here." in flat(chat.read_until(PROMPT))
