@@ -289,6 +289,7 @@ def test_record_then_live_bench_measures_the_engine_overhead(tmp_path):
     times = [d.t_ms for d in traces[0].deltas]
     assert times == sorted(times) and times[0] > 0
     again = bench_traces.record_traces(["Say hello."], tmp_path / "again.jsonl", llm, max_tokens=24)
+    assert "hello" in traces[0].text.lower() and "color" in traces[1].text.lower(), [t.text for t in traces]
     assert again[0].text == traces[0].text  # seeded: the same reply every time
     tts = bench_traces.load_voice(settings.model("tts").require())
     result = run_bench(LiveSource(["Say hello."], llm, tts), ["word"], runs=1, warmup=0, tts=tts)

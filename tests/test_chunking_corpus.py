@@ -163,3 +163,18 @@ def test_latency_property_on_the_corpus(name):
                 nxt = re.compile(r"\s").search(text, deadline)
                 deadline = nxt.start() if nxt else len(text)
             assert fed <= deadline, (name, text, chunk, fed, deadline)
+
+
+def test_older_corpus_expectations_say_which_rule_makes_each_cut():
+    """The word, phrase and adaptive expectations of ``chunking_corpus.jsonl`` are a specification,
+    reviewed case by case against the rules (``text/chunking.py``, ``policies.py``,
+    ``boundaries.py``): each chunk carries the rule that ends it (``why``), so an expectation cannot
+    be regenerated from the chunker's output without saying why it is right."""
+    specified = 0
+    for case in OLDER:
+        for name in ("word", "phrase", "adaptive"):
+            if name in case:
+                assert len(case["why"][name]) == len(case[name]), (case["id"], name)
+                assert all(reason.strip() for reason in case["why"][name]), (case["id"], name)
+                specified += 1
+    assert specified >= 14

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from pulse import RATE, PulseServer, PulseUnavailable, die_with_parent, end_process, frame_levels
+from pulse import RATE, PulseServer, die_with_parent, end_process, frame_levels
 
 from voicecli.app.loop import FAREWELL
 from voicecli.audio.files import read_audio
@@ -52,21 +52,7 @@ QUESTION = "weather_london.wav"
 CUT_IN = "remind_mother.wav"
 
 
-# --- fixtures -----------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def pulse():
-    """One private PulseAudio server for the module; skipped with the reason when it cannot start."""
-    server = PulseServer()
-    try:
-        server.start()
-    except PulseUnavailable as e:
-        pytest.skip(f"no virtual audio devices: {e}")
-    try:
-        yield server
-    finally:
-        server.stop()
-
+# --- fixtures (the PulseAudio server, ``pulse``, is conftest's: one per session) -----------------
 
 @pytest.fixture(scope="module")
 def stt():
@@ -233,7 +219,7 @@ def test_spoken_question_is_answered_through_the_speaker_then_goodbye_ends_it(pu
         talk.close()
 
     assert wer(REFERENCES[QUESTION], record["transcript"]) < 0.3, record["transcript"]
-    assert record["response"].strip() and record["spoken"].strip(), record
+    assert "london" in record["response"].lower() and record["spoken"].strip(), record  # about the question
     assert record["interrupted"] is False
     assert isinstance(record["endpoint_to_audio_ms"], (int, float)) and record["endpoint_to_audio_ms"] > 0, record
     heard = stt.transcribe(as_audio(trim(reply_audio)))
@@ -262,6 +248,7 @@ LONG_REPLY = (
 )
 SHORT_REPLY = "All right, I stopped."
 CUT_IN_AFTER_S = 2.0  # the user speaks this long after the reply became audible
+STOP_BOUND_MS = 3000.0  # speech onset → speaker quiet: generous (measured 133-315 ms); the reply had ~18 s left
 
 
 def write_trace(path: Path, ms_per_word: float = 35.0) -> Path:
@@ -305,7 +292,10 @@ def test_speech_while_the_reply_plays_stops_it(pulse, stt, isolated_env, tmp_pat
     assert second["interrupted"] is False and second["response"].strip() == SHORT_REPLY
     assert rc == 0 and "Traceback" not in "".join(talk.stderr), "".join(talk.stderr)
 
-    # On the speaker: sound until the user spoke, then silence (until the next reply) within 2 s.
+    # On the speaker, in this order: the reply playing when the user spoke, then silence (until the
+    # next reply), long before the reply would have ended (it had ~18 s left). The bound is an order
+    # check with room for a loaded machine, not a latency target: the stop latency is a measurement
+    # (printed with -s; it is where the README's barge-in figure comes from).
     levels = frame_levels(audio)
     onset = recorder.index_at(t_onset) // int(FRAME_S * RATE)
     assert levels[max(0, onset - 25): onset].max() > LOUD_DB, "the reply was not playing when the user spoke"
@@ -314,7 +304,7 @@ def test_speech_while_the_reply_plays_stops_it(pulse, stt, isolated_env, tmp_pat
     stop_ms = (recorder.time_of(quiet * int(FRAME_S * RATE)) - t_onset) * 1000.0
     print(f"\nbarge-in: user speech {t_onset - t_sound:.1f} s into the reply; its onset → speaker quiet "
           f"{stop_ms:.0f} ms; spoken before the stop: {first['spoken']!r}")
-    assert stop_ms < 2000.0, stop_ms
+    assert stop_ms < STOP_BOUND_MS, stop_ms
 
 
 def test_talk_without_any_audio_device_says_there_is_no_microphone(tmp_path):

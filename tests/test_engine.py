@@ -111,15 +111,20 @@ def test_wav_sink_gets_all_audio(tmp_path):
 
 
 def test_stop_cuts_the_turn_short_and_keeps_only_what_was_heard():
+    # 200 pieces at 20 ms: 4 s of generation, far more than the turn may take once stopped
     long_reply = " ".join(f"Sentence number {i} is here." for i in range(40))
     engine, rec, _ = make_engine(ReplayLLM.scripted(long_reply, ms_per_item=20), chunking="sentence")
     stop = threading.Event()
-    timer = threading.Timer(0.3, stop.set)
+    pressed: dict[str, float] = {}
+    timer = threading.Timer(0.3, lambda: (pressed.setdefault("t", time.perf_counter()), stop.set()))
     timer.start()
-    t0 = time.perf_counter()
     record = engine.turn("q", stop=stop).record
-    stopped_after = time.perf_counter() - t0
-    assert stopped_after < 0.3 + 0.2, "the turn must end within 200 ms of the stop request"
+    ended = time.perf_counter()
+    # Order: generation stops at the request (at most the piece already in flight comes after it),
+    # and the turn ends after it. The bound is generous (a loaded machine); the figure is the bench's.
+    assert len([e for e in rec.of(Token) if e.t > pressed["t"]]) <= 1
+    assert rec.of(TurnDone)[-1].t >= pressed["t"]
+    assert ended - pressed["t"] < 2.0, "the turn went on long after the stop request"
     assert record.interrupted is True
     assert len(record.response) < len(long_reply)
     last = engine.history[-1]

@@ -203,7 +203,7 @@ def test_closing_from_another_thread_ends_a_blocked_read(server):
     gate.set()
     assert not thread.is_alive()
     assert got.get("rest") == [] and "error" not in got
-    assert got["t"] - t0 < 1.0  # measured ~1 ms; generous for a loaded machine
+    assert got["t"] - t0 < 5.0  # measured ~1 ms; the server would hold it 30 s: generous for a loaded machine
     assert server.client_gone.wait(3)  # the server, let go on, finds the client gone
 
 
@@ -216,8 +216,8 @@ def test_closing_while_waiting_for_the_response_headers(server):
     time.sleep(0.3)
     t0 = time.monotonic()
     stream.close()
-    assert done.wait(5)
-    assert time.monotonic() - t0 < 1.0
+    assert done.wait(10)
+    assert time.monotonic() - t0 < 10.0  # the headers would come after 20 s
 
 
 # --- shapes no OpenAI server sends ----------------------------------------------------------------

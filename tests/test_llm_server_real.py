@@ -100,7 +100,7 @@ def test_streams_a_reply_from_llama_cpp_server(llama_server_url):
         items = list(llm.stream(MESSAGES))
     assert items and all(isinstance(i, str) for i in items)
     assert len(items) > 1, "the reply came in one piece: not streamed"
-    assert "".join(items).strip()
+    assert "blue" in "".join(items).lower(), items  # an answer to the question asked
 
 
 def test_lists_the_served_model(llama_server_url):
@@ -113,7 +113,7 @@ def test_a_closed_stream_does_not_block_the_next_turn(llama_server_url):
         assert isinstance(next(stream), str)
         stream.close()
         again = list(llm.stream(MESSAGES))
-    assert "".join(i for i in again if isinstance(i, str)).strip()
+    assert "blue" in "".join(i for i in again if isinstance(i, str)).lower(), again
 
 
 def test_a_named_tool_comes_back_as_a_tool_call(llama_server_url):
@@ -125,14 +125,14 @@ def test_a_named_tool_comes_back_as_a_tool_call(llama_server_url):
         items = list(llm.stream(messages, tools=tools, tool_choice="get_weather"))
     calls = [i for i in items if isinstance(i, ToolCall)]
     assert [c.name for c in calls] == ["get_weather"]
-    assert "city" in json.loads(calls[0].arguments)
+    assert json.loads(calls[0].arguments)["city"] == "Paris"
 
     # The second round, with the call and its result in the history, is accepted and answered.
     messages += [{"role": "assistant", "content": None, "tool_calls": [c.as_message() for c in calls]},
                  {"role": "tool", "tool_call_id": calls[0].id, "content": "Sunny, 21 degrees."}]
     with OpenAIChatLLM(llama_server_url, timeout_s=30, temperature=0.0, max_tokens=32) as llm:
         answer = "".join(i for i in llm.stream(messages) if isinstance(i, str))
-    assert answer.strip()
+    assert "21" in answer or "sunny" in answer.lower(), answer  # the answer carries the tool's result
 
 
 def test_cli_chat_once_against_the_server(llama_server_url, tmp_path):
@@ -148,7 +148,7 @@ def test_cli_chat_once_against_the_server(llama_server_url, tmp_path):
     assert len(lines) == 1, done.stdout
     record = json.loads(lines[0])
     assert record["backend"] == "openai"
-    assert record["response"].strip()
+    assert "hello" in record["response"].lower() and record["spoken"] == record["response"], record
     assert record["chunks"] and all(c["synth_ms"] >= 0 and c["audio_ms"] > 0 for c in record["chunks"])
     assert 0 < record["ttft_ms"] <= record["ttfc_ms"]
     assert record["ttfc_ms"] <= record["ttfa_ms"] or record["holding"]  # a slow first reply may get a phrase

@@ -71,7 +71,6 @@ def test_a_complete_utterance_has_no_pause():
         gen.make_utterance(["", "x"])
 
 
-@pytest.mark.slow
 def test_the_generated_set_and_its_manifest(tmp_path):
     subprocess.run([sys.executable, str(SCRIPT), "--out", str(tmp_path), "--no-piper"], check=True,
                    capture_output=True, timeout=300)

@@ -8,6 +8,8 @@ SIGTERM 143, each after the turn under way has stopped and been logged.
 from __future__ import annotations
 
 import sys
+import threading
+import time
 from typing import Annotated
 
 import typer
@@ -32,6 +34,8 @@ app = typer.Typer(
 )
 
 DEBUG = {"on": False}
+# Threads that run native code (Piper's onnxruntime, llama.cpp): the process must not end under them.
+NATIVE_WORKERS = ("voicecli-speaker", "voicecli-feedback", "voicecli-prefetch")
 
 
 def console_for(json_mode: bool) -> Console:
@@ -82,4 +86,25 @@ def main() -> None:
         code = e.exit_code
     except (typer.Abort, KeyboardInterrupt):  # Ctrl-C or SIGTERM, after the turn under way was logged
         code = signals.exit_status()
+    let_native_work_finish()
     sys.exit(signals.exit_status() if signals.terminating.is_set() else code or 0)
+
+
+def let_native_work_finish(timeout_s: float = 10.0) -> None:
+    """Wait until no thread of ours is inside onnxruntime or llama.cpp before the interpreter shuts down.
+
+    A daemon thread still in a native call when Python finalizes is torn down with a forced unwind
+    through C++ frames: "terminate called without an active exception", exit 134. The stages join
+    their threads on close, but before Python 3.13 a signal that lands in ``Thread.join()`` can mark
+    a thread stopped while it still runs (``is_alive()`` then lies), so this looks at what
+    ``threading.enumerate()`` still holds: a thread leaves it only when its ``run()`` has returned.
+    A second Ctrl-C while waiting ends the wait.
+    """
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            if not any(t.name in NATIVE_WORKERS for t in threading.enumerate()):
+                return
+            time.sleep(0.01)
+    except KeyboardInterrupt:
+        pass

@@ -180,7 +180,7 @@ class LlamaCppLLM(LLMBase):
             yield from chunks
         except ValueError as e:  # e.g. the prompt does not fit the context window
             raise LLMError(f"the local model refused the request: {str(e)[:160]}",
-                           "start a new conversation (/reset)") from None
+                           "shorten the message or start a new conversation (/reset); --n-ctx sets the context window") from None
         finally:
             if chunks is not None:
                 chunks.close()

@@ -24,6 +24,7 @@ import os
 import stat
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,7 @@ from voicecli.llm.base import LLMBase
 TRACE_VERSION = 1
 MAX_TRACE_BYTES = 64 << 20  # the bundled traces are a few hundred KiB
 MAX_T_MS = 3_600_000.0  # one hour: no recorded reply takes longer; inf would wait forever
+CALLS_KEPT = 4  # ReplayLLM.calls: the prompts of this many latest calls (each holds the whole history)
 _FIX = "fix or re-record the trace"
 
 
@@ -219,7 +221,9 @@ class ReplayLLM(LLMBase):
         self.traces = list(traces)
         self.speed = speed
         self.cycle = cycle
-        self.calls: list[list[dict[str, Any]]] = []
+        # The prompts of the latest calls (tests read them). Bounded: each holds the whole history, so
+        # keeping every one would grow with the square of a long replayed conversation.
+        self.calls: deque[list[dict[str, Any]]] = deque(maxlen=CALLS_KEPT)
         self._next = 0
 
     @classmethod
