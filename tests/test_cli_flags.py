@@ -257,3 +257,22 @@ def test_a_timer_is_spoken_when_due_and_logged(tmp_path, isolated_env):
     (due,) = [e for e in entries if e["type"] == "announcement"]
     assert due["text"] == "Your tea timer is done." and due["audio_ms"] > 0  # spoken, not just logged
     assert [e["type"] for e in entries] == ["user", "turn", "announcement"]
+
+
+@pytest.mark.parametrize("command", [("chat",), ("talk", "--input", str(QUESTION), "--input", str(QUESTION))],
+                         ids=["chat", "talk"])
+def test_history_tokens_bounds_what_the_next_prompt_carries(server, command, isolated_env):
+    """Two turns; with the smallest budget the second prompt no longer carries the first exchange.
+
+    The same question twice, though the reply repeats its words: a file cannot hear the speaker, so
+    the echo guard (a microphone's, without echo cancellation) does not take it for the reply's echo."""
+    def user_turns(*flags: str) -> list[int]:
+        server.requests.clear()
+        server.replies = [Reply.stream(["Paris is the capital of France. "] * 4) for _ in range(2)]
+        proc = voicecli(*command, "--llm-url", server.url, "--no-audio", "--no-tools", *flags,
+                        stdin=f"{ASKED}\n{ASKED}\n")
+        assert proc.returncode == 0, proc.stderr
+        return [sum(m["role"] == "user" for m in body["messages"]) for body in turn_requests(server)]
+
+    assert user_turns() == [1, 2]
+    assert user_turns("--history-tokens", "64") == [1, 1]

@@ -6,7 +6,8 @@ on, so barge-in on). The outcomes are asserted, not timings (those are the bench
 - with only the echo present, the assistant never interrupts itself and never takes its own words
   for a turn;
 - real speech over the reply and its echo stops it, and the interrupting words are the next turn;
-- an acknowledgement ("yeah") over the reply leaves it speaking.
+- an acknowledgement ("yeah") over the reply leaves it speaking;
+- with ``--no-aec`` the microphone is muted while the reply plays, as before echo cancellation.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ def ask_and_wait_for_sound(laptop, talk, question):
 
 def test_the_assistant_never_hears_itself_through_the_speakers(laptop, tmp_path):
     trace = write_trace(tmp_path / "replies.jsonl")
-    talk = start_talk(laptop, "--llm", f"replay:{trace}")
+    talk = start_talk(laptop, "--aec", "--llm", f"replay:{trace}")  # the default, said explicitly
     try:
         records = []
         for _ in range(2):  # two long replies, each heard by the microphone from start to end
@@ -118,3 +119,17 @@ def test_an_acknowledgement_over_the_reply_leaves_it_speaking(laptop, tmp_path):
         talk.close()
     assert record["interrupted"] is False and normalize(record["spoken"]) == normalize(LONG_REPLY)
     assert extra  # "yeah" was no turn of its own
+
+
+def test_without_echo_cancellation_the_microphone_is_muted_while_it_speaks(laptop, tmp_path):
+    """``--no-aec``: today's behaviour on speakers. Neither the echo nor real words stop the reply."""
+    trace = write_trace(tmp_path / "long.jsonl")
+    talk = start_talk(laptop, "--no-aec", "--llm", f"replay:{trace}")
+    try:
+        _, t_sound = ask_and_wait_for_sound(laptop, talk, utterance("question.wav"))
+        time.sleep(max(0.0, t_sound + 2.0 - time.perf_counter()))
+        laptop.play_into_mic(utterance(CUT_IN))
+        record, _ = talk.next_record(90.0)
+    finally:
+        talk.close()
+    assert record["interrupted"] is False and normalize(record["spoken"]) == normalize(LONG_REPLY)

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from clirun import SPEECH, records, voicecli
 from fake_openai_server import FakeOpenAIServer, Reply, chunk, ending, sse, text_events
 
 from voicecli.llm.replay import load_traces
@@ -48,7 +49,10 @@ def test_a_first_token_after_3_s_is_bridged_by_a_phrase_before_2_s_and_the_reply
 
 
 def test_without_a_budget_the_same_trace_leaves_the_user_in_silence_for_over_3_s():
-    record, _ = replay("slow_first", "--silence-budget-ms", "0")
+    proc = voicecli("chat", "--once", "What is the capital of France?", "--json", "--no-audio", "--llm",
+                    f"replay:{TRACES / 'slow_first.jsonl'}", "--silence-budget-ms", "0")
+    assert proc.returncode == 0, proc.stderr
+    (record,) = records(proc)
     assert record["holding"] == [] and record["longest_silence_ms"] > 3000
 
 
@@ -87,3 +91,17 @@ def test_a_server_whose_first_token_takes_3_s_is_bridged():
     assert record["backend"] == "openai"
     assert record["holding"][0]["start_ms"] < BUDGET_MS and record["longest_silence_ms"] < BUDGET_MS
     assert record["spoken"] == "".join(words)
+
+
+@pytest.mark.parametrize("budget", ["1000", "0"])
+def test_talk_takes_the_budget_too(budget):
+    """A spoken question answered by the slow trace: a phrase bridges the wait, unless the budget is off."""
+    proc = voicecli("talk", "--input", str(SPEECH / "question.wav"), "--no-audio", "--json", "--llm",
+                    f"replay:{TRACES / 'slow_first.jsonl'}", "--silence-budget-ms", budget)
+    assert proc.returncode == 0, proc.stderr
+    (record,) = records(proc)
+    assert record["spoken"] == load_traces(TRACES / "slow_first.jsonl")[0].text
+    if budget == "0":
+        assert record["holding"] == [] and record["longest_silence_ms"] > 3000
+    else:
+        assert record["holding"][0]["reason"] == "wait" and record["ttfa_ms"] == record["holding"][0]["start_ms"]

@@ -146,10 +146,10 @@ class FakeSession:
         return TurnResult(TurnRecord("adaptive", spoken=text))
 
 
-def make_loop(texts, *, barge_in=False, judge=lambda text, history: True, rules=None):
+def make_loop(texts, *, barge_in=False, judge=lambda text, history: True, rules=None, echo_guard=True):
     session = FakeSession()
     loop = TalkLoop(session, ScriptedSTT(texts), ScriptedEndpointer(), TurnTaker(rules or TurnRules()), judge,
-                    barge_in=barge_in, timeline=Timeline())
+                    barge_in=barge_in, timeline=Timeline(), echo_guard=echo_guard)
     return loop, session
 
 
@@ -235,6 +235,15 @@ def test_its_own_echo_is_ignored_after_the_reply():
     assert not answered(session) and loop.counts["echo"] == 1
     assert is_echo("the capital of francis", "Paris is the capital of France.")
     assert not is_echo("what about germany", "Paris is the capital of France.")
+
+
+def test_files_have_no_echo_so_words_like_the_reply_are_a_turn():
+    loop, session = make_loop({1: "Paris is the capital of France."}, echo_guard=False)
+    loop.last_spoken = "Paris is the capital of France."
+    session.release.set()
+    loop.listen(blocks(("speech", 30), ("silence", 45)))
+    loop.wait_idle()
+    assert len(answered(session)) == 1 and loop.counts["echo"] == 0
 
 
 def test_barge_in_with_real_words_stops_the_reply_and_they_are_the_next_turn():

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from clirun import records, voicecli
 
 from voicecli.audio.files import read_audio, write_wav
 from voicecli.audio.signal import resample
@@ -98,3 +99,16 @@ def test_the_recordings_channels_line_up_with_the_record(tmp_path):
     assert abs(record["user_speech_end_s"] - last_sound) < 0.15  # where the VAD put the last word
     assert record["voice_to_voice_ms"] == pytest.approx((record["first_audio_s"] - record["user_speech_end_s"]) * 1000,
                                                         abs=2)
+
+
+def test_the_turn_knobs_decide_how_a_complete_question_ends(tmp_path):
+    """``--eot-threshold 1``: the model is never sure enough, so the turn waits for the upper bound;
+    ``--eot-threshold 0 --turn-silence-ms 600``: the grammar alone ends it, after 600 ms of silence."""
+    unsure = records(voicecli("talk", "--input", str(SPEECH / "question.wav"), "--realtime", "--no-audio", "--json",
+                              "--no-log", "--no-tools", "--max-tokens", "20", "--eot-threshold", "1"))
+    assert [r["turn_end"] for r in unsure] == ["max_silence"]
+    grammar = records(voicecli("talk", "--input", str(SPEECH / "question.wav"), "--realtime", "--no-audio", "--json",
+                               "--no-log", "--no-tools", "--max-tokens", "20", "--eot-threshold", "0",
+                               "--turn-silence-ms", "600"))
+    assert [r["turn_end"] for r in grammar] == ["semantic"]
+    assert grammar[0]["voice_to_voice_ms"] >= 550  # not before 600 ms of silence (a 32 ms frame of slack)

@@ -102,7 +102,9 @@ class _Words:
 class TalkLoop:
     def __init__(self, session: Session, stt: WhisperSTT, endpointer: Endpointer, taker: TurnTaker, judge: Judge, *,
                  barge_in: bool, timeline: Timeline, recorder: ConversationRecorder | None = None,
-                 console: Console | None = None, on_reply: Callable[[list[dict[str, Any]]], None] | None = None):
+                 console: Console | None = None, on_reply: Callable[[list[dict[str, Any]]], None] | None = None,
+                 echo_guard: bool = True):
+        self.echo_guard = echo_guard  # a microphone may hear the speaker; files never do
         self.session, self.stt, self.endpointer, self.taker, self.judge = session, stt, endpointer, taker, judge
         self.barge_in, self.timeline, self.recorder, self.console = barge_in, timeline, recorder, console
         self.on_reply = on_reply  # after each reply (the end-of-turn scorer warms its cache)
@@ -343,7 +345,8 @@ class TalkLoop:
         return result.text.strip(), result.stt_ms
 
     def _echo(self, text: str) -> bool:
-        return bool(text) and not self.barge_in and bool(self.last_spoken) and is_echo(text, self.last_spoken)
+        return (self.echo_guard and bool(text) and not self.barge_in and bool(self.last_spoken)
+                and is_echo(text, self.last_spoken))
 
     def _note(self, text: str) -> None:
         if self.console is not None:

@@ -88,7 +88,7 @@ def talk(settings: Settings, console: Console) -> None:
                                                      settings.end_silence_ms, settings.pre_roll_ms),
                     TurnTaker(rules_from(settings)), judge_with(scorer, settings.eot_threshold), barge_in=barge_in,
                     timeline=timeline, recorder=recorder, console=console,
-                    on_reply=scorer.warm_up if scorer is not None else None)
+                    on_reply=scorer.warm_up if scorer is not None else None, echo_guard=files is None)
     skipped: list[str] = []
     source = None
     timeline.restart()
