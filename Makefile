@@ -51,6 +51,8 @@ bench: install models
 	$(PY) scripts/bench_talk.py --json out/talk.json
 	$(PY) scripts/bench_stt.py --repeats 3 --json out/stt.json
 	$(PY) scripts/bench_chunking.py --json out/chunking.json
+	scripts/apt-ensure $(APT_RUNTIME) $(APT_TEST)
+	$(PY) scripts/bench_duplex.py --json out/duplex.json
 
 lint: install
 	$(VENV)/bin/ruff check voicecli tests
