@@ -53,6 +53,8 @@ bench: install models
 	$(PY) scripts/bench_long.py --json out/long.json
 	$(PY) scripts/bench_stt.py --repeats 3 --json out/stt.json
 	$(PY) scripts/bench_chunking.py --json out/chunking.json
+	scripts/apt-ensure $(APT_RUNTIME) $(APT_TEST)
+	$(PY) scripts/bench_duplex.py --json out/duplex.json
 
 lint: install
 	$(VENV)/bin/ruff check voicecli tests

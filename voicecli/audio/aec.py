@@ -48,6 +48,32 @@ The integration is:
 Do not hand the reference ahead of time (e.g. a whole synthesised sentence when it is queued): it
 would be paired with microphone frames recorded before it was played. The FIFO drops what is more
 than ``max_backlog_ms`` ahead (counted in ``dropped_ms``).
+
+The backlog is legitimately as long as the microphone side falls behind real time: ``MicInput``
+hands over the played blocks when it reads a microphone block, so while the talk loop is busy
+(transcribing and scoring words over a reply, warming the end-of-turn scorer after one: 0.4-1.5 s
+measured on a busy 2-core machine) both the microphone blocks and the reference wait, and then
+arrive together. A 500 ms cap dropped the oldest reference there, the microphone blocks of the
+stall were paired with reference played later (or with silence), their echo was not cancelled,
+and the talk loop heard it (``scripts/bench_duplex.py --probe``). So the cap is the microphone's own
+queue (200 blocks of 30 ms): behind that, the microphone drops blocks too.
+
+A fresh canceller for every reply (``fresh_after_s``)
+------------------------------------------------------
+One AEC3 instance carried from reply to reply leaked the first ~200 ms of each new reply's echo
+after the silence between them (the user's question): -36 dBFS left of a -32 dBFS echo, enough for
+the VAD, so the reply held itself and sometimes took its own words for the user's. A new instance at
+the same moment cancelled those onsets to -96 dBFS (it starts in AEC3's cautious initial state and
+converges within the first syllables). The echo path there is not the same from reply to reply: the
+delay AEC3 sees moved by 5-40 ms between replies (the output stream restarted after a barge-in, an
+underrun on a busy machine), and in a simulated room a carried-over instance did not follow a path
+20 ms shorter after a pause (12 dB of echo reduction) where a new one did (42 dB). With the echo
+present, a new instance damps the user's speech over the reply no more than a carried-over one
+(-19 to -24 dB either way, 0.5-5 s into the reply). Replayed offline on what the canceller was
+given in two talk sessions of ten questions through the virtual devices: 100 ms windows of echo
+left above -45 dBFS, 67 of 580 with one instance, 15 of 580 with a fresh one after 1 s of silence
+(14 after 0.3-0.5 s). So after ``fresh_after_s`` of a silent reference (longer than the pauses
+between a reply's sentences, ~0.4 s), the next sound starts on a new instance; the FIFO is kept.
 """
 
 from __future__ import annotations
@@ -83,7 +109,7 @@ class EchoCanceller:
     """
 
     def __init__(self, rate: int = 16000, *, delay_ms: float = 0.0, noise_suppression: bool = False,
-                 max_backlog_ms: float = 500.0):
+                 max_backlog_ms: float = 6000.0, fresh_after_s: float | None = 1.0):
         if rate <= 0 or rate % 100:
             raise ValueError(f"the microphone rate must be a multiple of 100 Hz, not {rate}")
         ok, why = available()
@@ -96,6 +122,10 @@ class EchoCanceller:
         self._make = lambda: AudioProcessor(sample_rate=rate, echo_cancellation=True,
                                             noise_suppression=noise_suppression, high_pass_filter=True)
         self._max_backlog = max(1, int(max_backlog_ms / FRAME_MS))
+        self._fresh_after = None if fresh_after_s is None else max(1, int(fresh_after_s * 1000 / FRAME_MS))
+        self._silent = 0  # reference frames in a row without sound
+        self._heard = False  # the processor has had the speaker's sound since it was made
+        self.renewed = 0  # fresh instances made after a silence
         self._ref_lock = threading.Lock()  # the reference FIFO (output thread vs microphone thread)
         self._proc_lock = threading.Lock()  # the processor and the microphone's partial frame
         self._processor = self._make()
@@ -159,8 +189,27 @@ class EchoCanceller:
             with self._ref_lock:
                 refs = [self._refs.popleft() if self._refs else None for _ in range(n)]
             far = np.concatenate([r if r is not None else np.zeros(self.frame, np.float32) for r in refs])
+            self._renew_after_silence(far)
             near = np.clip(data[: n * self.frame], -1.0, 1.0)
             return self._processor.process(near, far)
+
+    SILENT = 1e-8  # mean square of a reference frame below -80 dBFS: the speaker plays nothing
+
+    def _renew_after_silence(self, far: np.ndarray) -> None:
+        """A new processor once the reference has been silent ``fresh_after_s`` (see the module docstring)."""
+        if self._fresh_after is None:
+            return
+        power = np.mean(np.square(far.reshape(-1, self.frame)), axis=1)
+        for loud in power > self.SILENT:
+            if loud:
+                self._silent, self._heard = 0, True
+                continue
+            self._silent += 1
+            if self._heard and self._silent >= self._fresh_after:
+                self._processor = self._make()
+                self._processor.stream_delay_ms = self._delay_ms
+                self._heard = False
+                self.renewed += 1
 
     def set_delay_ms(self, ms: float) -> None:
         """The output device's latency + the input device's (a hint: AEC3 estimates the delay itself)."""
@@ -178,6 +227,7 @@ class EchoCanceller:
             self._processor = self._make()
             self._processor.stream_delay_ms = self._delay_ms
             self._mic_pending = np.zeros(0, dtype=np.float32)
+            self._silent, self._heard = 0, False
             self._clear()
 
 
