@@ -137,8 +137,6 @@ def test_user_tools_timeouts_and_feedback(tmp_path, turn, isolated_env):
     assert rec["spoken"].endswith("Said hello to Ann."), rec["spoken"]
 
 
-@pytest.mark.xfail(strict=True, reason="engine/turn.py runs the calls of the last allowed round's follow-up "
-                   "(rnd == rounds) instead of stopping: a tool runs past --max-tool-rounds (reported to the lead)")
 def test_no_tool_runs_past_max_tool_rounds(tmp_path, isolated_env):
     module = tmp_path / "mytools.py"
     module.write_text(USER_TOOLS)
@@ -266,13 +264,17 @@ def test_history_tokens_bounds_what_the_next_prompt_carries(server, command, iso
 
     The same question twice, though the reply repeats its words: a file cannot hear the speaker, so
     the echo guard (a microphone's, without echo cancellation) does not take it for the reply's echo."""
-    def user_turns(*flags: str) -> list[int]:
+    def fresh() -> None:
         server.requests.clear()
         server.replies = [Reply.stream(["Paris is the capital of France. "] * 4) for _ in range(2)]
-        proc = voicecli(*command, "--llm-url", server.url, "--no-audio", "--no-tools", *flags,
-                        stdin=f"{ASKED}\n{ASKED}\n")
+
+    def user_turns(proc) -> list[int]:
         assert proc.returncode == 0, proc.stderr
         return [sum(m["role"] == "user" for m in body["messages"]) for body in turn_requests(server)]
 
-    assert user_turns() == [1, 2]
-    assert user_turns("--history-tokens", "64") == [1, 1]
+    both = f"{ASKED}\n{ASKED}\n"
+    fresh()
+    assert user_turns(voicecli(*command, "--llm-url", server.url, "--no-audio", "--no-tools", stdin=both)) == [1, 2]
+    fresh()
+    assert user_turns(voicecli(*command, "--llm-url", server.url, "--no-audio", "--no-tools", "--history-tokens",
+                               "64", stdin=both)) == [1, 1]

@@ -55,9 +55,9 @@ def test_end_silence_decides_where_a_turn_ends(two_questions, fine, isolated_env
                      "--no-audio")
     first, second = transcripts(short)  # the 1.2 s pause ended the first turn
     assert wer(FIRST, first) < 0.2 and wer(SECOND, second) < 0.2, (first, second)
-    long = voicecli("talk", "--input", str(two_questions), "--realtime", "--end-silence-ms", "2500", "--llm",
-                    f"replay:{fine}", "--json", "--no-audio")
-    (both,) = transcripts(long)  # 2.5 s of silence is needed: the pause is inside the turn
+    long = voicecli("talk", "--input", str(two_questions), "--realtime", "--end-silence-ms", "2500",
+                    "--turn-silence-ms", "2500", "--llm", f"replay:{fine}", "--json", "--no-audio")
+    (both,) = transcripts(long)  # 2.5 s of silence is needed even after a whole question: the pause is inside
     assert wer(f"{FIRST} {SECOND}", both) < 0.2, both
 
 

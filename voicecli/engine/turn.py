@@ -305,8 +305,8 @@ class Engine:
             reply = self._stream(rnd, partial(llm.stream, messages, tools=schemas, tool_choice=choice), chunks, stop,
                                  llm.cancellable)
             texts.append(reply.text)
-            if stop.is_set() or reply.failure is not None or not reply.calls or self.tools is None:
-                break
+            if stop.is_set() or reply.failure is not None or not reply.calls or self.tools is None or rnd == rounds:
+                break  # after the last round no tools were offered: calls a model makes anyway do not run
             if self._gate is not None and not self._gate.wait(stop):  # no tool runs before the turn is sure
                 stop.set()
                 break
