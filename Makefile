@@ -50,6 +50,7 @@ bench: install models
 	$(VENV)/bin/voicecli bench --live --runs 1 --json out/bench-live.json
 	$(PY) scripts/bench_talk.py --json out/talk.json
 	$(PY) scripts/bench_turns.py --json out/turns.json
+	$(PY) scripts/bench_turns.py --limit 10 --sweep --plot out/turns.png --json out/turns-sweep.json --out out/turns-sweep
 	$(PY) scripts/bench_long.py --json out/long.json
 	$(PY) scripts/bench_stt.py --repeats 3 --json out/stt.json
 	$(PY) scripts/bench_chunking.py --json out/chunking.json

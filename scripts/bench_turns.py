@@ -117,6 +117,26 @@ def bench(manifest: dict, set_dir: Path, out: Path, extra: list[str], limit: int
     return {"label": label, "args": extra, **summarize(rows), "rows": rows}
 
 
+def plot(runs: list[dict], path: Path) -> None:
+    """Take-over rate against median voice-to-voice, one labelled point per setting."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 4.5), dpi=110)
+    ax = fig.add_subplot(1, 1, 1)
+    for i, r in enumerate(runs):
+        x, y = r["v2v_median_ms"], 100 * r["takeovers_paused"] / max(1, r["paused"])
+        ax.scatter([x], [y], s=40)
+        ax.annotate(r["label"], (x, y), textcoords="offset points", xytext=(6, 4 + 11 * (i % 3)), fontsize=8)
+    ax.margins(x=0.25, y=0.12)
+    ax.set_xlabel("median voice-to-voice on complete questions, ms (from the recording)")
+    ax.set_ylabel("take-overs in paused utterances, %")
+    ax.set_title("Turn-taking: answer sooner, or never cut in", loc="left", fontsize=10)
+    ax.grid(color="#e6e6e6", lw=0.6)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--set", type=Path, default=ROOT / "out" / "turnset")
@@ -125,7 +145,11 @@ def main() -> int:
     ap.add_argument("--json", type=Path)
     ap.add_argument("--sweep", action="store_true", help="also run the settings in SWEEP")
     ap.add_argument("--plot", type=Path, help="with --sweep: take-over rate against median voice-to-voice")
+    ap.add_argument("--replot", type=Path, help="only draw --plot from an earlier --json")
     args, extra = ap.parse_known_args()
+    if args.replot:
+        plot(json.loads(args.replot.read_text()), args.plot or Path("out/turns.png"))
+        return 0
     manifest = ensure_set(args.set)
     runs = [bench(manifest, args.set, args.out / "default", extra, args.limit, "default")]
     if args.sweep:
@@ -141,21 +165,7 @@ def main() -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(runs, indent=1))
     if args.plot and len(runs) > 1:
-        from matplotlib.figure import Figure
-
-        fig = Figure(figsize=(7, 4.5), dpi=110)
-        ax = fig.add_subplot(1, 1, 1)
-        for r in runs:
-            x, y = r["v2v_median_ms"], 100 * r["takeovers_paused"] / max(1, r["paused"])
-            ax.scatter([x], [y], s=40)
-            ax.annotate(r["label"], (x, y), textcoords="offset points", xytext=(6, 4), fontsize=8)
-        ax.set_xlabel("median voice-to-voice on complete questions, ms (from the recording)")
-        ax.set_ylabel("take-overs in paused utterances, %")
-        ax.set_title("Turn-taking: answer sooner, or never cut in", loc="left", fontsize=10)
-        ax.grid(color="#e6e6e6", lw=0.6)
-        fig.tight_layout()
-        args.plot.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(args.plot)
+        plot(runs, args.plot)
     return 0
 
 
