@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from voicecli.text.endofturn import LM_DONE_THRESHOLD, EndOfTurnScorer, looks_done, looks_unfinished, words
+from voicecli.text.endofturn import (
+    LM_DONE_THRESHOLD,
+    EndOfTurnScorer,
+    is_backchannel,
+    looks_done,
+    looks_unfinished,
+    words,
+)
 
 UNFINISHED = [
     "Set a timer for",
@@ -101,3 +108,15 @@ def test_looks_done_needs_finished_words_and_a_high_enough_score():
     assert looks_done("What is the capital of", 0.99) is False  # the words veto a confident model
     assert looks_done("", 1.0) is False and looks_done("...", 1.0) is False
     assert looks_done("Thanks", 0.2, threshold=0.3) is False
+
+
+@pytest.mark.parametrize("text", ["Uh-huh.", "Yeah.", "okay, okay.", "Right. Right, right.", "Got it.", "I see.",
+                                  "Mm-hm.", "M-H-M. M-", "Hmmm.", "mm hmm", "Yes. Yes,", "Sure."])
+def test_acknowledgements_are_backchannels(text):
+    assert is_backchannel(text)
+
+
+@pytest.mark.parametrize("text", ["", "Wait, stop.", "Okay stop.", "Yeah, but wait.", "What is two plus two?",
+                                  "Hmm, what about Spain?", "yeah yeah yeah yeah"])
+def test_words_that_cut_in_are_not_backchannels(text):
+    assert not is_backchannel(text)

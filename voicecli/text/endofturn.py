@@ -128,5 +128,9 @@ def is_backchannel(text: str, max_words: int = 3) -> bool:
     Every word must be one of ``BACKCHANNELS`` and there may be at most ``max_words`` of them;
     "yeah, but wait" or "okay stop" are not backchannels. An empty transcript is not one either.
     """
-    found = words(text.replace("-", " "))
+    found = words(_HUM.sub("mhm", text.replace("-", " ")))
     return 0 < len(found) <= max_words and all(w in BACKCHANNELS for w in found)
+
+
+# A hum however the fast STT path spells it ("M-H-M. M-", "Mmm", "Hmmm", "mm hmm"): one "mhm".
+_HUM = re.compile(r"\b[mh]+\b(?:[\s.,!?]*\b[mh]+\b)*", re.IGNORECASE)
