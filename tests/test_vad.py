@@ -208,6 +208,18 @@ def test_probabilities_and_has_speech_on_the_set():
     assert speech_probabilities(np.zeros(0, np.float32)).shape == (0,)
 
 
+def test_a_long_signal_is_scored_in_batches_with_the_same_result(monkeypatch):
+    """A 30-minute file is scored a batch of windows at a time (memory); the state carries over."""
+    from voicecli.audio import vad
+
+    x = np.concatenate([silence(0.7), clip("question.wav"), silence(0.4), clip("recipe.wav")])
+    whole = SileroVAD().process(np.pad(x, (0, -len(x) % WINDOW)).reshape(-1, WINDOW))
+    monkeypatch.setattr(vad, "BATCH_WINDOWS", 7)
+    batched = speech_probabilities(x)
+    assert len(batched) == len(whole) > 7 * 10
+    np.testing.assert_allclose(batched, whole, atol=1e-4)
+
+
 @pytest.mark.parametrize("threshold", [0.0, 1.0, -0.2])
 def test_bad_threshold_is_refused(threshold):
     with pytest.raises(ValueError):
