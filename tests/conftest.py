@@ -30,17 +30,10 @@ from voicecli.config import settings as vsettings
 def pulse():
     """One private PulseAudio server (``tests/pulse.py``) for the session's audio tests; a skip naming why
     when it cannot start (a failure in CI)."""
-    from pulse import PulseServer, PulseUnavailable
+    from pulse import serving
 
-    server = PulseServer()
-    try:
-        server.start()
-    except PulseUnavailable as e:
-        pytest.skip(f"no virtual audio devices: {e}")
-    try:
+    with serving() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,10 @@ at once, and this test fails until a test runs it.
 
 What is covered is read from the tests' source with ``ast``, not from what a test says about itself:
 the arguments of the calls that run the program, i.e. ``voicecli(...)``, ``spawn(...)`` and
-``invoke(...)`` from ``tests/clirun.py``, ``runner.invoke(app, [...])``, ``start_talk(...)`` (the
-audio tests' ``talk``), and any list literal holding ``"-m", "voicecli", ...``. String constants
-there are the command line; a name is followed to the list assigned to it in the same function, or
-to the values ``@pytest.mark.parametrize`` gives it. Comments, docstrings and assertion messages
+``invoke(...)`` from ``tests/clirun.py``, ``runner.invoke(app, [...])``, ``start_talk(...)`` and
+``speak_over_the_reply(...)`` (the audio tests' ``talk``), and any list literal holding ``"-m",
+"voicecli", ...``. String constants there are the command line; a name is followed to the list
+assigned to it in the same function, or to the values ``@pytest.mark.parametrize`` gives it. Comments, docstrings and assertion messages
 are never arguments of such a call, so mentioning a flag does not cover it.
 """
 
@@ -28,7 +28,8 @@ import typer.main
 from voicecli.cli import app
 
 TESTS = Path(__file__).parent
-HELPERS = {"voicecli": (), "spawn": (), "invoke": (), "start_talk": ("talk",)}  # name -> implied arguments
+# name -> implied arguments
+HELPERS = {"voicecli": (), "spawn": (), "invoke": (), "start_talk": ("talk",), "speak_over_the_reply": ("talk",)}
 ROOT = ""  # the program's own options (before any command): --version, --debug
 
 

@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 import pytest
-from pulse import RATE, PulseServer, PulseUnavailable
+from pulse import RATE, serving
 from test_e2e_audio import (
     CUT_IN,
     LONG_REPLY,
@@ -35,16 +35,8 @@ pytestmark = [pytest.mark.audio, pytest.mark.models]
 @pytest.fixture(scope="module")
 def laptop():
     """A private PulseAudio server whose microphone hears its speaker."""
-    server = PulseServer()
-    try:
-        server.start()
-        server.echo_path(latency_ms=60, volume="70%")
-    except PulseUnavailable as e:
-        pytest.skip(f"no virtual audio devices: {e}")
-    try:
+    with serving(echo=True) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def acknowledgement() -> np.ndarray:
@@ -62,6 +54,20 @@ def ask_and_wait_for_sound(laptop, talk, question):
     t_sound = recorder.wait_for_sound(60.0, threshold_db=LOUD_DB)
     assert t_sound is not None, "the reply never played:\n" + "".join(talk.stderr)
     return recorder, t_sound
+
+
+def speak_over_the_reply(laptop, tmp_path, clip, *flags: str):
+    """``talk`` with a long replayed reply; ``clip`` is spoken into the microphone 2 s into its sound."""
+    trace = write_trace(tmp_path / "long.jsonl")
+    talk = start_talk(laptop, *flags, "--llm", f"replay:{trace}")
+    try:
+        _, t_sound = ask_and_wait_for_sound(laptop, talk, utterance("question.wav"))
+        time.sleep(max(0.0, t_sound + 2.0 - time.perf_counter()))
+        laptop.play_into_mic(clip)
+    except BaseException:
+        talk.close()
+        raise
+    return talk
 
 
 def test_the_assistant_never_hears_itself_through_the_speakers(laptop, tmp_path):
@@ -85,12 +91,8 @@ def test_the_assistant_never_hears_itself_through_the_speakers(laptop, tmp_path)
 
 
 def test_real_speech_over_the_echo_stops_the_reply_and_is_the_next_turn(laptop, tmp_path):
-    trace = write_trace(tmp_path / "long.jsonl")
-    talk = start_talk(laptop, "--llm", f"replay:{trace}")
+    talk = speak_over_the_reply(laptop, tmp_path, utterance(CUT_IN))
     try:
-        _, t_sound = ask_and_wait_for_sound(laptop, talk, utterance("question.wav"))
-        time.sleep(max(0.0, t_sound + 2.0 - time.perf_counter()))
-        laptop.play_into_mic(utterance(CUT_IN))
         first, _ = talk.next_record(60.0)
         second, _ = talk.next_record(60.0)
     finally:
@@ -106,12 +108,8 @@ def test_real_speech_over_the_echo_stops_the_reply_and_is_the_next_turn(laptop, 
 
 
 def test_an_acknowledgement_over_the_reply_leaves_it_speaking(laptop, tmp_path):
-    trace = write_trace(tmp_path / "long.jsonl")
-    talk = start_talk(laptop, "--llm", f"replay:{trace}")
+    talk = speak_over_the_reply(laptop, tmp_path, acknowledgement())
     try:
-        _, t_sound = ask_and_wait_for_sound(laptop, talk, utterance("question.wav"))
-        time.sleep(max(0.0, t_sound + 2.0 - time.perf_counter()))
-        laptop.play_into_mic(acknowledgement())
         record, _ = talk.next_record(90.0)
         time.sleep(2.0)
         extra = talk.records.empty()
@@ -123,12 +121,8 @@ def test_an_acknowledgement_over_the_reply_leaves_it_speaking(laptop, tmp_path):
 
 def test_without_echo_cancellation_the_microphone_is_muted_while_it_speaks(laptop, tmp_path):
     """``--no-aec``: today's behaviour on speakers. Neither the echo nor real words stop the reply."""
-    trace = write_trace(tmp_path / "long.jsonl")
-    talk = start_talk(laptop, "--no-aec", "--llm", f"replay:{trace}")
+    talk = speak_over_the_reply(laptop, tmp_path, utterance(CUT_IN), "--no-aec")
     try:
-        _, t_sound = ask_and_wait_for_sound(laptop, talk, utterance("question.wav"))
-        time.sleep(max(0.0, t_sound + 2.0 - time.perf_counter()))
-        laptop.play_into_mic(utterance(CUT_IN))
         record, _ = talk.next_record(90.0)
     finally:
         talk.close()
