@@ -68,6 +68,7 @@ class LoudCanceller:
         self.references += 1
 
     def process(self, block):
+        self.paired = (block, np.zeros_like(block))  # what it was given: the microphone, the reference
         return block * 0.001
 
 

@@ -7,6 +7,7 @@ import pytest
 from voicecli.text.endofturn import (
     LM_DONE_THRESHOLD,
     EndOfTurnScorer,
+    cuts_in,
     is_backchannel,
     looks_done,
     looks_unfinished,
@@ -120,3 +121,30 @@ def test_acknowledgements_are_backchannels(text):
                                   "Hmm, what about Spain?", "yeah yeah yeah yeah"])
 def test_words_that_cut_in_are_not_backchannels(text):
     assert not is_backchannel(text)
+
+
+@pytest.mark.parametrize("text", ["Wait, stop.", "Stop.", "Okay stop.", "No.", "What?", "Why?", "Sorry?",
+                                  "Hmm, what about Spain?", "Tell me more.", "Yeah, but that is wrong.",
+                                  "Please turn off the lights."])
+def test_a_request_a_question_or_three_words_cut_in(text):
+    assert cuts_in(text)
+
+
+@pytest.mark.parametrize("text", ["", "Uh-huh.", "yeah yeah yeah yeah", "M-H-M. M-", "Got it.", "it's kind",
+                                  "drop it... ...", "Okay, cool.", "Oh nice."])
+def test_acknowledgements_and_one_or_two_other_words_do_not_cut_in(text):
+    assert not cuts_in(text)
+
+
+def test_words_the_reply_was_saying_are_its_echo_not_the_users():
+    playing = "Add the flour, and then 10 eggs."
+    assert not cuts_in("and the 10. And then 10", playing)
+    assert cuts_in("and the 10. And then 10")  # with nothing like it playing, four words cut in
+    assert cuts_in("and then wait", playing)  # a request among the echo's words still does
+    assert cuts_in("How many eggs did you say?", playing)
+
+
+def test_a_few_words_from_a_short_sound_do_not_cut_in_but_a_request_does():
+    assert not cuts_in("and the 10. And then 10", speech_ms=450)  # a hum over the reply's echo
+    assert cuts_in("and the 10. And then 10", speech_ms=1500)
+    assert cuts_in("Stop.", speech_ms=300) and cuts_in("What?", speech_ms=200)

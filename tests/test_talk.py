@@ -111,6 +111,10 @@ class FakeEngine:
     history: list = field(default_factory=list)
     paused: int = 0
     resumed: int = 0
+    playing: str = ""  # what the reply is saying (its echo's words)
+
+    def playing_text(self):
+        return self.playing
 
     def pause_playback(self):
         self.paused += 1
@@ -186,6 +190,37 @@ def test_speech_after_a_speculative_start_discards_it_and_counts_it():
     assert held and held[0]["gate"].decided and not held[0]["gate"].opened  # started, then thrown away
     (turn,) = answered(session)
     assert turn["text"] == "What is the capital of France?" and turn["heard"].discarded_starts == 1
+
+
+def test_a_model_scores_the_words_while_the_held_replys_first_chunk_is_synthesised():
+    order = []
+
+    class Scored:
+        scored = True  # like WordsJudge with a model: the loop overlaps it with the voice
+
+        def __call__(self, text, history):
+            order.append("scored")
+            assert history == [], history  # the conversation before these words, not with them
+            return True
+
+    loop, session = make_loop({1: "What is the capital of France?"}, judge=Scored())
+    real_turn = session.turn
+
+    def turn(text, *, heard=None, gate=None, stop=None):
+        order.append("reply started")
+        session.engine.history.append({"role": "user", "content": text})  # as the engine does
+        time.sleep(0.05)  # the first token and the first chunk
+        order.append("synthesising")
+        gate.synthesizing.set()
+        return real_turn(text, heard=heard, gate=gate, stop=stop)
+
+    session.turn = turn
+    session.release.set()
+    loop.listen(blocks(("speech", 40), ("silence", 12)))
+    loop.wait_idle()
+    assert order == ["reply started", "synthesising", "scored"]
+    (turn,) = answered(session)
+    assert turn["heard"].turn_end == "semantic" and turn["gate"].opened
 
 
 def test_when_the_score_doubts_the_end_the_turn_waits_for_the_long_silence():
@@ -265,6 +300,33 @@ def test_an_acknowledgement_holds_the_reply_and_lets_it_go_on():
     assert session.engine.paused == 1 and session.engine.resumed == 1
     (turn,) = answered(session)
     assert turn["text"] == "What is the capital of France?" and not turn["stop"].is_set()  # never interrupted
+
+
+def test_two_words_that_are_no_request_hold_the_reply_and_let_it_go_on():
+    loop, session = make_loop({25: "What is the capital of France?", 1: "drop it... ..."}, barge_in=True)
+    _reply_then(loop, session, ("speech", 6), ("silence", 12))
+    session.release.set()
+    loop.wait_idle()
+    assert session.engine.paused == 1 and session.engine.resumed == 1 and len(answered(session)) == 1
+
+
+def test_the_replys_own_words_in_what_was_heard_over_it_do_not_cut_in():
+    loop, session = make_loop({25: "What is the capital of France?", 1: "and the 10. And then 10"}, barge_in=True)
+    session.engine.playing = "Add the flour, and then 10 eggs."
+    _reply_then(loop, session, ("speech", 6), ("silence", 12))
+    session.release.set()
+    loop.wait_idle()
+    assert session.engine.resumed == 1 and len(answered(session)) == 1
+
+
+@pytest.mark.parametrize("blocks_of_voice, cut_in", [(6, False), (30, True)])
+def test_a_few_words_cut_in_only_from_a_voice_that_lasts(blocks_of_voice, cut_in):
+    loop, session = make_loop({25: "What is the capital of France?", 1: "and the 10. And then 10"}, barge_in=True)
+    _reply_then(loop, session, ("speech", blocks_of_voice), ("silence", 12))  # nothing like them playing
+    session.release.set()
+    loop.wait_idle()
+    assert session.engine.paused == 1 and session.engine.resumed == (0 if cut_in else 1)
+    assert len(answered(session)) == (2 if cut_in else 1)
 
 
 def test_a_cough_that_is_no_speech_lets_the_reply_go_on():

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from voicecli.app.turns import Act, TurnRules, TurnTaker
 
-RULES = TurnRules(analyze_ms=96, commit_ms=200, max_silence_ms=1200, barge_in_ms=120, false_start_ms=600)
+RULES = TurnRules(analyze_ms=96, commit_ms=200, max_silence_ms=1200, barge_in_ms=120, hold_analyze_ms=250,
+                  false_start_ms=600)
 BLOCK_S = 0.032
 
 
@@ -94,7 +95,7 @@ def _replying() -> TurnTaker:
 def test_a_backchannel_holds_the_reply_then_lets_it_go_on():
     judge = lambda spoken: {"backchannel": True}  # noqa: E731
     taker = _replying()
-    log = run(taker, [("speech", 12), ("silence", 5)], judge=judge)
+    log = run(taker, [("speech", 12), ("silence", 9)], judge=judge)
     assert acts(log) == [(Act.PAUSE, None), (Act.ANALYZE, None), (Act.RESUME, None)]
     assert log[0][0] <= 5 * BLOCK_S  # held about 120 ms after the voice started
     assert taker.assistant_speaking  # still its turn
@@ -105,7 +106,8 @@ def test_real_words_interrupt_and_become_the_next_turn():
     taker = _replying()
     log = run(taker, [("speech", 15), ("silence", 4), ("speech", 25), ("silence", 10)], judge=judge)
     assert acts(log) == [(Act.PAUSE, None), (Act.ANALYZE, None), (Act.INTERRUPT, None),
-                         (Act.ANALYZE, None), (Act.SPECULATE, None), (Act.CONFIRM, "semantic")]
+                         (Act.SPECULATE, None), (Act.CONFIRM, "semantic")]
+    assert log[1][0] > 44 * BLOCK_S  # the short gap over the held reply was not judged: only the whole
     taker.reply_finished()  # the interrupted reply ends: the user's turn goes on, untouched
     assert taker.phase == "ended" and not taker.assistant_speaking
 
@@ -118,9 +120,15 @@ def test_a_cough_that_never_becomes_speech_resumes_within_a_second():
     assert 0.6 <= held <= 1.0
 
 
+def test_over_a_held_reply_a_short_gap_is_not_judged_the_words_go_on():
+    judge = lambda spoken: {"backchannel": spoken < 20}  # noqa: E731  ("Find me": too little to stop it)
+    log = run(_replying(), [("speech", 10), ("silence", 5), ("speech", 20), ("silence", 9)], judge=judge)
+    assert acts(log)[:3] == [(Act.PAUSE, None), (Act.ANALYZE, None), (Act.INTERRUPT, None)]
+
+
 def test_nothing_transcribable_resumes_too():
     judge = lambda spoken: {"empty": True}  # noqa: E731
-    log = run(_replying(), [("speech", 10), ("silence", 4)], judge=judge)
+    log = run(_replying(), [("speech", 10), ("silence", 9)], judge=judge)
     assert acts(log) == [(Act.PAUSE, None), (Act.ANALYZE, None), (Act.RESUME, None)]
 
 

@@ -35,6 +35,10 @@ class Block:
     samples: np.ndarray
     raw: np.ndarray
     start_s: float
+    # with echo cancellation: the microphone frames the canceller took in this read and the reference
+    # it paired them with (same length, up to 10 ms behind ``raw``); see ``voicecli.audio.overlap``
+    near: np.ndarray | None = None
+    far: np.ndarray | None = None
 
     @property
     def end_s(self) -> float:
@@ -69,7 +73,7 @@ class MicInput:
         raw = self.mic.read(timeout=timeout)
         if raw is None or not len(raw):
             return None
-        clean = raw
+        clean, near, far = raw, None, None
         if self.aec is not None:
             played = []
             while self.tap:  # what the speaker played until now: the reference, in order
@@ -79,11 +83,12 @@ class MicInput:
                 if len(samples) and float(np.mean(np.square(samples))) > self.LOUD ** 2:
                     self._last_loud = self.position
             clean = self.aec.process(raw)  # always: the canceller keeps learning the echo path
+            near, far = self.aec.paired
             reference = np.concatenate(played) if played else np.zeros(0, np.float32)
             echo = self.path.add(_fit(reference, len(raw)), raw)
             if not echo or self.position - self._last_loud > self.echo_tail:
                 clean = raw
-        block = Block(clean, raw, self.position / RATE)
+        block = Block(clean, raw, self.position / RATE, near, far)
         self.position += len(raw)
         return block
 

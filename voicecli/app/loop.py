@@ -2,7 +2,9 @@
 
     block ─▶ recording (channel 1) ─▶ [muted while a reply plays, without barge-in]
           ─▶ endpointer ─▶ TurnTaker.step ─▶ actions:
-               ANALYZE    transcribe the words so far, judge them (grammar + the end-of-turn score)
+               ANALYZE    transcribe the words so far, judge them (grammar + the end-of-turn score;
+                          words whose grammar allows an end start the held reply first, and the
+                          score runs while its first chunk is synthesised: ``_overlap``)
                SPECULATE  start the reply behind a gate (a turn thread): nothing is heard yet
                CONFIRM    open the gate: the reply plays from now          (turn_end "semantic")
                COMMIT     transcribe what was said and start the reply      ("max_silence", "silence")
@@ -13,7 +15,9 @@ Turns run in a thread of their own (one at a time: the engine's lock), so the lo
 for more words during a speculative start, for a barge-in during a reply. Files read faster than
 real time (``--input`` without ``--realtime``) are one turn each: ``answer_file``.
 
-The loop's other text decisions: an empty transcript is skipped; one that matches what the assistant
+Over a reply, the words heard once it held decide (``cuts_in``): a request, a question or a few
+words from a voice that lasted stop it; an acknowledgement, a short sound, or the words the reply
+itself was saying let it go on. The loop's other text decisions: an empty transcript is skipped; one that matches what the assistant
 just said is its own echo (only possible without echo cancellation), ignored; "goodbye" ends the
 conversation with a farewell.
 """
@@ -35,12 +39,13 @@ from voicecli.app.listen import RATE, Block
 from voicecli.app.recording import ConversationRecorder, Timeline
 from voicecli.app.session import Session
 from voicecli.app.turns import Act, Action, TurnTaker
+from voicecli.audio.overlap import EchoHistory
 from voicecli.audio.vad import Endpointer
 from voicecli.engine.speaker import Gate
 from voicecli.engine.turn import TurnResult
 from voicecli.engine.types import Audio, Heard
 from voicecli.stt import WhisperSTT
-from voicecli.text.endofturn import is_backchannel, looks_done, looks_unfinished
+from voicecli.text.endofturn import cuts_in, is_backchannel, looks_done, looks_unfinished
 from voicecli.text.wer import normalize, wer
 
 # A goodbye is a short utterance made only of farewell and politeness words, with at least one farewell in
@@ -121,6 +126,8 @@ class TalkLoop:
         self.last_word_s: float | None = None  # the end of the user's last word (endpointer stream time)
         self.ended: Audio | None = None  # the utterance the endpointer ended itself (its upper bound)
         self.barge_at: float | None = None  # where the user started over the reply (endpointer stream time)
+        self.barge_from: float | None = None  # where the voice that held the reply began (same clock)
+        self.overheard = EchoHistory()  # what the echo canceller was given: words over the reply (_from_barge)
 
     # -- live input: the microphone, or files at speaking pace
     def listen(self, blocks: Iterable[Block], base_s: float = 0.0) -> None:
@@ -130,6 +137,8 @@ class TalkLoop:
         for block in blocks:
             if self.recorder is not None:
                 self.recorder.input(block.raw, base_s + block.start_s)
+            if block.near is not None and block.far is not None and self.barge_in:
+                self.overheard.add(block.near, block.far, base_s + block.start_s + len(block.raw) / RATE)
             self.poll()
             if self.finished:
                 return
@@ -178,6 +187,7 @@ class TalkLoop:
             elif a.act is Act.PAUSE:
                 self.session.engine.pause_playback()
                 self.barge_at = self.endpointer.now_s
+                self.barge_from = self.barge_at - self.voiced_ms / 1000.0  # where the voice that held it began
             elif a.act is Act.RESUME:
                 self.endpointer.end_now()  # "uh-huh", a cough: not a turn
                 self.words, self.barge_at = None, None
@@ -195,15 +205,42 @@ class TalkLoop:
         self.words = _Words(text, stt_ms, until)
         empty = not text or self._echo(text)
         plausible = not empty and not looks_unfinished(text)
-        t0 = time.perf_counter()  # scored before the reply may start: on 2 cores they would slow each other
-        done = plausible and self.judge(text, self.session.engine.history)
+        over_reply = self.taker.assistant_speaking and not self.taker.interrupting
+        if over_reply:
+            voice_ms = ((self.endpointer.last_speech_s or 0.0) - (self.barge_from or 0.0)) * 1000.0
+            backchannel = not cuts_in(text, self.session.engine.playing_text(), voice_ms)
+        else:
+            backchannel = is_backchannel(text)
+        history = list(self.session.engine.history)  # before this turn: a started reply adds to it
+        if plausible and not over_reply and self.taker.phase == "judging" and not is_goodbye(text):
+            self._speculate()  # what judged() would ask for anyway, started before the score: see _overlap
+            self._overlap()
+        t0 = time.perf_counter()
+        done = plausible and not (over_reply and backchannel) and self.judge(text, history)
         log.debug("scored %s (%.0f ms)", done, (time.perf_counter() - t0) * 1000)
-        return self.taker.judged(empty=empty, plausible=plausible, done=done, backchannel=is_backchannel(text),
+        return self.taker.judged(empty=empty, plausible=plausible, done=done, backchannel=backchannel,
                                  speculate=not is_goodbye(text))
 
     def _speculate(self) -> None:
         assert self.words is not None
-        self.held = self._start(self.words.text, Gate())
+        if self.held is None:
+            self.held = self._start(self.words.text, Gate())
+
+    OVERLAP_WAIT_S = 1.0  # the longest the score waits for the held reply's first synthesis
+
+    def _overlap(self) -> None:
+        """Wait, before scoring, until the held reply's first chunk is being synthesised.
+
+        The end-of-turn score (a llama.cpp model, one thread) and the reply's first token (llama.cpp, two
+        threads) slow each other badly on two cores, so they must not run together; but while the first
+        chunk is synthesised the LLM waits (audio first) and the score fits beside the voice. Scored
+        first, the reply started ~80 ms later; this way the score is done about when the voice is.
+        """
+        if not getattr(self.judge, "scored", False) or self.held is None or self.held.gate is None:
+            return
+        deadline = time.perf_counter() + self.OVERLAP_WAIT_S
+        while not self.held.gate.synthesizing.wait(0.005) and not self.held.done and time.perf_counter() < deadline:
+            pass
 
     def _discard(self) -> None:
         if self.held is not None:
@@ -330,10 +367,18 @@ class TalkLoop:
     BARGE_LEAD_S = 0.3  # kept before the moment the reply was held: the onset of the user's first word
 
     def _from_barge(self, audio: Audio | None, barge_at: float | None) -> Audio | None:
-        """Words said over the reply start where it was held (less ``BARGE_LEAD_S``): the pre-roll before
-        that is the reply's echo (cancelled, but what is left of it Whisper reads as words: "The cap, ...")."""
+        """Words said over the reply: the raw microphone less the reply's linear echo, from the user's
+        onset (``voicecli.audio.overlap``: the echo canceller's output damps those first words). Without
+        what the canceller was given, its output from where the reply was held (less ``BARGE_LEAD_S``):
+        the pre-roll before that is the reply's echo (cancelled, but what is left of it Whisper reads
+        as words: "The cap, ...")."""
         if audio is None or barge_at is None:
             return audio
+        if self.barge_from is not None:
+            now = self.ep_base + self.endpointer.now_s
+            cleaned = self.overheard.cleaned(self.ep_base + self.barge_from, now)
+            if cleaned is not None:
+                return Audio(cleaned, RATE)
         start = self.endpointer.now_s - len(audio.samples) / RATE  # where this audio starts
         drop = int(max(0.0, barge_at - self.BARGE_LEAD_S - start) * RATE)
         return Audio(audio.samples[drop:], audio.rate)
@@ -353,12 +398,15 @@ class TalkLoop:
             self.console.print(f"[dim]{text}[/]")
 
 
-def judge_with(scorer: Any | None, threshold: float) -> Judge:
-    """The words' grammar (``looks_done``) and, when a scorer is given, its end-of-turn probability."""
+class WordsJudge:
+    """The words' grammar (``looks_done``) and, when a scorer is given, its end-of-turn probability.
+    ``scored``: a model is asked (it takes tens of milliseconds of CPU; the grammar alone takes none)."""
 
-    def judge(text: str, history: list[dict[str, Any]]) -> bool:
-        if scorer is None or threshold <= 0:
+    def __init__(self, scorer: Any | None, threshold: float):
+        self.scorer, self.threshold = scorer, threshold
+        self.scored = scorer is not None and threshold > 0
+
+    def __call__(self, text: str, history: list[dict[str, Any]]) -> bool:
+        if not self.scored:
             return looks_done(text)
-        return looks_done(text, scorer.probability(text, history), threshold)
-
-    return judge
+        return looks_done(text, self.scorer.probability(text, history), self.threshold)

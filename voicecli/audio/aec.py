@@ -132,6 +132,7 @@ class EchoCanceller:
         self._delay_ms = 0
         self.set_delay_ms(delay_ms)
         self._mic_pending = np.zeros(0, dtype=np.float32)
+        self.paired = (np.zeros(0, np.float32), np.zeros(0, np.float32))  # the last process(): (near, far)
         self._clear()
 
     def _clear(self) -> None:
@@ -185,12 +186,14 @@ class EchoCanceller:
             n = len(data) // self.frame
             self._mic_pending = data[n * self.frame:].copy()
             if n == 0:
+                self.paired = (np.zeros(0, np.float32), np.zeros(0, np.float32))
                 return np.zeros(0, dtype=np.float32)
             with self._ref_lock:
                 refs = [self._refs.popleft() if self._refs else None for _ in range(n)]
             far = np.concatenate([r if r is not None else np.zeros(self.frame, np.float32) for r in refs])
             self._renew_after_silence(far)
             near = np.clip(data[: n * self.frame], -1.0, 1.0)
+            self.paired = (near, far)  # what the canceller was given, for ``voicecli.audio.overlap``
             return self._processor.process(near, far)
 
     SILENT = 1e-8  # mean square of a reference frame below -80 dBFS: the speaker plays nothing

@@ -161,6 +161,12 @@ class Engine:
         if self._speaker is not None:
             self._speaker.resume()
 
+    def playing_text(self, chunks: int = 3) -> str:
+        """The last ``chunks`` pieces of the reply that have started playing: what its echo may say now."""
+        if self._speaker is None:
+            return ""
+        return " ".join(self._speaker.heard(time.perf_counter())[-chunks:])
+
     def reset(self) -> None:
         """Forget the conversation (``/reset``)."""
         self.history = [{"role": "system", "content": self.config.system_prompt}] if self.config.system_prompt else []

@@ -134,3 +134,34 @@ def is_backchannel(text: str, max_words: int = 3) -> bool:
 
 # A hum however the fast STT path spells it ("M-H-M. M-", "Mmm", "Hmmm", "mm hmm"): one "mhm".
 _HUM = re.compile(r"\b[mh]+\b(?:[\s.,!?]*\b[mh]+\b)*", re.IGNORECASE)
+
+
+# Words that take the turn however short the utterance: a request to stop, wait or repeat, a question.
+TAKE_TURN_WORDS = frozenset("""stop wait hold pause cancel enough quiet shut no nope sorry excuse pardon hey
+again repeat skip next louder slower""".split()) | WH_WORDS
+# Other words take it when there are this many and the voice lasted this long (LiveKit's agents ask for a
+# minimum of both too: ``min_interruption_words``, ``min_interruption_duration`` 0.5 s).
+INTERRUPT_MIN_WORDS = 3
+INTERRUPT_MIN_SPEECH_MS = 600.0
+
+
+def cuts_in(text: str, echo: str = "", speech_ms: float | None = None, *, min_words: int = INTERRUPT_MIN_WORDS,
+            min_speech_ms: float = INTERRUPT_MIN_SPEECH_MS) -> bool:
+    """Do these words, heard while the assistant speaks, take the turn from it?
+
+    They do when they hold a request or a question (``TAKE_TURN_WORDS``: "stop", "wait", "what?", "okay
+    stop"), or at least ``min_words`` words that are not acknowledgements ("tell me more") from a voice
+    that lasted ``speech_ms`` >= ``min_speech_ms`` (when known). An acknowledgement ("uh-huh", "yeah
+    yeah yeah yeah") does not, and neither do a few other words from a short sound: over the reply's
+    echo the fast STT path made "it's kind" of Piper's "Okay.", "drop it" of espeak's "Got it.", and
+    "and the 10. And then 10" of a hum ("Mm-hm.") and what the canceller left of the reply. Stopping
+    the reply for them is the worse mistake: a real interruption goes on, and is heard.
+
+    ``echo``: what the reply was saying when the user spoke; words it holds do not count.
+    """
+    said = set(words(echo))
+    own = [w for w in words(_HUM.sub("mhm", text.replace("-", " "))) if w not in said]
+    if any(w in TAKE_TURN_WORDS for w in own):
+        return True
+    long_enough = speech_ms is None or speech_ms >= min_speech_ms
+    return long_enough and sum(w not in BACKCHANNELS for w in own) >= min_words

@@ -1,0 +1,77 @@
+"""Words over the reply (voicecli.audio.overlap): the raw microphone less a linear estimate of the echo.
+
+The room and the reply are test_aec's (a delayed echo with a reverberant tail, real speech); the
+canceller is fed live, block by block, and what it was given goes into ``EchoHistory`` as the talk loop
+does it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_aec import RATE, REFERENCES, VOICE_RATE, needs_library, power_db, room, scene, speech
+
+from voicecli.audio import aec
+from voicecli.audio.overlap import EchoHistory, echo_of, fit_path
+from voicecli.audio.signal import resample
+
+
+def voice_onset(user: np.ndarray) -> int:
+    return int(np.argmax(np.abs(user) > 0.01))
+
+
+def overheard(played: np.ndarray, mic: np.ndarray) -> tuple[np.ndarray, EchoHistory]:
+    """(AEC3's output, what it was given) for a live run over ``mic``."""
+    canceller, history = aec.EchoCanceller(rate=RATE), EchoHistory()
+    ref = resample(played, RATE, VOICE_RATE)
+    starts, chunk, step = list(range(0, len(ref), 1024)), 1024, 480
+    out, r = [], 0
+    for i in range(0, len(mic), step):
+        while r < len(starts) and starts[r] / VOICE_RATE <= (i + step) / RATE:
+            canceller.reference(ref[starts[r]:starts[r] + chunk], VOICE_RATE)
+            r += 1
+        out.append(canceller.process(mic[i:i + step]))
+        history.add(*canceller.paired, (i + step) / RATE)
+    return np.concatenate(out), history
+
+
+def test_the_echo_path_is_learnt_on_one_stretch_and_holds_on_the_next():
+    played = np.concatenate([np.zeros(RATE // 2, np.float32), speech("ocean.wav"), speech("christmas.wav")])
+    mic = room(played, 60, 0.7, rt60_ms=60)[: len(played)]
+    fit, test = slice(RATE, RATE + 9600), slice(RATE + 9600, 3 * RATE)
+    h, offset = fit_path(mic[fit], played[fit])
+    assert abs(offset + 32 - 60 * RATE // 1000) <= 2  # the delay, less the room left for the path's start
+    left = mic[test] - echo_of(played[fit.start:test.stop], h, offset)[fit.stop - fit.start:]
+    assert power_db(mic[test]) - power_db(left) >= 20.0  # measured ~30 dB on held-out speech
+
+
+def test_history_keeps_the_last_seconds_on_the_timeline():
+    history = EchoHistory(seconds=1.0)
+    for i in range(100):  # 3 s of 30 ms blocks: sample value = block number
+        block = np.full(480, i, np.float32)
+        history.add(block, -block, (i + 1) * 0.03)
+    mic, ref = history.span(2.4, 2.7)
+    assert len(mic) == 4800 and mic[0] == 80 and mic[-1] == 89 and np.array_equal(ref, -mic)
+    assert len(history.span(0.0, 1.0)[0]) == 0  # long gone
+    assert history.cleaned(2.9, 3.0) is None  # too little kept before that onset to learn the path
+
+
+@needs_library
+@pytest.mark.models
+@pytest.mark.parametrize("name", ["timer.wav", "lights.wav"])
+def test_words_over_the_reply_start_at_the_onset_and_are_transcribed(name):
+    from voicecli.config import PROJECT_ROOT
+    from voicecli.engine.types import Audio
+    from voicecli.stt import WhisperSTT
+    from voicecli.text.wer import wer
+
+    user = speech(name)
+    played, mic, (us, ue) = scene(60, user, gain=0.7, cut_after_user_ms=300)  # held 300 ms after the voice began
+    _, history = overheard(played, mic)
+    onset, end = us + voice_onset(user), ue + RATE // 2
+    x = history.cleaned(onset / RATE + 0.3, end / RATE)  # the endpointer hears the voice late, on AEC3's output
+    assert x is not None
+    start = (end - len(x)) / RATE - onset / RATE
+    assert -0.3 <= start <= 0.0, start  # found the voice's start, and kept a little before it
+    heard = WhisperSTT(PROJECT_ROOT / "models" / "stt" / "whisper-tiny.en").transcribe(Audio(x, RATE))
+    assert wer(REFERENCES[name], heard) <= 0.3, heard  # measured 0.17 and 0.25
