@@ -207,7 +207,11 @@ class TalkLoop:
         plausible = not empty and not looks_unfinished(text)
         over_reply = self.taker.assistant_speaking and not self.taker.interrupting
         if over_reply:
-            voice_ms = ((self.endpointer.last_speech_s or 0.0) - (self.barge_from or 0.0)) * 1000.0
+            # how long the user has spoken: from where the endpointer heard the voice (on AEC3's output,
+            # late), or from where _from_barge found it began, if earlier (less the silence since)
+            voice_ms = max(((self.endpointer.last_speech_s or 0.0) - (self.barge_from or 0.0)) * 1000.0,
+                           (len(audio.samples) / RATE if audio is not None else 0.0) * 1000.0
+                           - self.endpointer.silence_ms - self.overheard.LEAD_MS)
             backchannel = not cuts_in(text, self.session.engine.playing_text(), voice_ms)
         else:
             backchannel = is_backchannel(text)

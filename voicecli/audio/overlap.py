@@ -16,12 +16,21 @@ reference is subtracted from the raw microphone. A linear filter leaves more of 
 (~20-28 dB on the fitted stretch through the virtual devices, against ~50), but it does not touch the
 user's voice. Measured offline on what the canceller was given in eight barge-in trials
 (``scripts/bench_duplex.py --only barge --keep DIR --probe``; each utterance from 0.15 s before its
-onset): word error rate 0.52 on AEC3's output, 0.45 on the raw microphone with the echo in it, 0.23
-with the linear estimate subtracted (0.6 s fitted, 1024 taps).
+true onset): word error rate 0.52 on AEC3's output, 0.45 on the raw microphone with the echo in it,
+0.23 with the linear estimate subtracted. In the talk loop (the onset found as below), the barge-in
+benchmark's interrupting words went from 0.44 to 0.23 (0.12 with no echo at all).
+
+Where the user started is found on the subtracted signal: Silero on AEC3's output hears the damped
+first words 100-800 ms late. Silero also takes what is left of the echo for speech, so a window
+counts only when it is 10 dB above that residue (without it, "France" from "... the capital of
+France" began "Find me a simple recipe"). The same signal could not tell the assistant to hold
+sooner: over the echo alone it crossed that bar several times a reply.
 
 The fit is short (0.6 s) on purpose: the pairing of microphone and reference frames drifts by a few
 milliseconds over a reply (the reference arrives in the output callback's pieces), and a path fitted
-over 3 s took out only ~8-10 dB.
+over 3 s took out only ~8-10 dB. The filter is 1024 taps (64 ms): a room's reverberant tail is longer
+and stays; on the simulated room of ``tests/test_aec.py`` (a 250 ms tail 6 dB under the direct echo)
+the words were transcribed as well as from AEC3's output (0-0.25 word error rate on four utterances).
 """
 
 from __future__ import annotations
@@ -36,6 +45,8 @@ RATE = 16000
 class EchoHistory:
     """The last ``seconds`` of (microphone, reference) as the canceller paired them, on one position
     scale: sample ``i`` of the stream is at ``start_s + i / RATE`` (the talk loop's timeline)."""
+
+    LEAD_MS = 150.0  # what ``cleaned()`` keeps before the onset it finds
 
     def __init__(self, seconds: float = 30.0):
         self.capacity = int(seconds * RATE)
@@ -69,7 +80,7 @@ class EchoHistory:
         a, b = max(0, a), min(len(mic), b)
         return (mic[a:b], ref[a:b]) if b > a else (np.zeros(0, np.float32), np.zeros(0, np.float32))
 
-    def cleaned(self, onset_s: float, to_s: float, *, fit_s: float = 0.6, lead_s: float = 0.15,
+    def cleaned(self, onset_s: float, to_s: float, *, fit_s: float = 0.6, lead_s: float = LEAD_MS / 1000,
                 look_back_s: float = 1.2) -> np.ndarray | None:
         """The microphone from the user's onset to ``to_s`` with the reply's linear echo subtracted.
 
