@@ -192,37 +192,6 @@ def test_speech_after_a_speculative_start_discards_it_and_counts_it():
     assert turn["text"] == "What is the capital of France?" and turn["heard"].discarded_starts == 1
 
 
-def test_a_model_scores_the_words_while_the_held_replys_first_chunk_is_synthesised():
-    order = []
-
-    class Scored:
-        scored = True  # like WordsJudge with a model: the loop overlaps it with the voice
-
-        def __call__(self, text, history):
-            order.append("scored")
-            assert history == [], history  # the conversation before these words, not with them
-            return True
-
-    loop, session = make_loop({1: "What is the capital of France?"}, judge=Scored())
-    real_turn = session.turn
-
-    def turn(text, *, heard=None, gate=None, stop=None):
-        order.append("reply started")
-        session.engine.history.append({"role": "user", "content": text})  # as the engine does
-        time.sleep(0.05)  # the first token and the first chunk
-        order.append("synthesising")
-        gate.synthesizing.set()
-        return real_turn(text, heard=heard, gate=gate, stop=stop)
-
-    session.turn = turn
-    session.release.set()
-    loop.listen(blocks(("speech", 40), ("silence", 12)))
-    loop.wait_idle()
-    assert order == ["reply started", "synthesising", "scored"]
-    (turn,) = answered(session)
-    assert turn["heard"].turn_end == "semantic" and turn["gate"].opened
-
-
 def test_when_the_score_doubts_the_end_the_turn_waits_for_the_long_silence():
     loop, session = make_loop({1: "Ten"}, judge=lambda text, history: False)
     session.release.set()

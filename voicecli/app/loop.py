@@ -2,9 +2,7 @@
 
     block ─▶ recording (channel 1) ─▶ [muted while a reply plays, without barge-in]
           ─▶ endpointer ─▶ TurnTaker.step ─▶ actions:
-               ANALYZE    transcribe the words so far, judge them (grammar + the end-of-turn score;
-                          words whose grammar allows an end start the held reply first, and the
-                          score runs while its first chunk is synthesised: ``_overlap``)
+               ANALYZE    transcribe the words so far, judge them (grammar + the end-of-turn score)
                SPECULATE  start the reply behind a gate (a turn thread): nothing is heard yet
                CONFIRM    open the gate: the reply plays from now          (turn_end "semantic")
                COMMIT     transcribe what was said and start the reply      ("max_silence", "silence")
@@ -17,9 +15,9 @@ real time (``--input`` without ``--realtime``) are one turn each: ``answer_file`
 
 Over a reply, the words heard once it held decide (``cuts_in``): a request, a question or a few
 words from a voice that lasted stop it; an acknowledgement, a short sound, or the words the reply
-itself was saying let it go on. The loop's other text decisions: an empty transcript is skipped; one that matches what the assistant
-just said is its own echo (only possible without echo cancellation), ignored; "goodbye" ends the
-conversation with a farewell.
+itself was saying let it go on. The loop's other text decisions: an empty transcript is skipped; one
+that matches what the assistant just said is its own echo (only possible without echo
+cancellation), ignored; "goodbye" ends the conversation with a farewell.
 """
 
 from __future__ import annotations
@@ -215,36 +213,15 @@ class TalkLoop:
             backchannel = not cuts_in(text, self.session.engine.playing_text(), voice_ms)
         else:
             backchannel = is_backchannel(text)
-        history = list(self.session.engine.history)  # before this turn: a started reply adds to it
-        if plausible and not over_reply and self.taker.phase == "judging" and not is_goodbye(text):
-            self._speculate()  # what judged() would ask for anyway, started before the score: see _overlap
-            self._overlap()
-        t0 = time.perf_counter()
-        done = plausible and not (over_reply and backchannel) and self.judge(text, history)
+        t0 = time.perf_counter()  # scored before the reply may start: on 2 cores they would slow each other
+        done = plausible and not (over_reply and backchannel) and self.judge(text, self.session.engine.history)
         log.debug("scored %s (%.0f ms)", done, (time.perf_counter() - t0) * 1000)
         return self.taker.judged(empty=empty, plausible=plausible, done=done, backchannel=backchannel,
                                  speculate=not is_goodbye(text))
 
     def _speculate(self) -> None:
         assert self.words is not None
-        if self.held is None:
-            self.held = self._start(self.words.text, Gate())
-
-    OVERLAP_WAIT_S = 1.0  # the longest the score waits for the held reply's first synthesis
-
-    def _overlap(self) -> None:
-        """Wait, before scoring, until the held reply's first chunk is being synthesised.
-
-        The end-of-turn score (a llama.cpp model, one thread) and the reply's first token (llama.cpp, two
-        threads) slow each other badly on two cores, so they must not run together; but while the first
-        chunk is synthesised the LLM waits (audio first) and the score fits beside the voice. Scored
-        first, the reply started ~80 ms later; this way the score is done about when the voice is.
-        """
-        if not getattr(self.judge, "scored", False) or self.held is None or self.held.gate is None:
-            return
-        deadline = time.perf_counter() + self.OVERLAP_WAIT_S
-        while not self.held.gate.synthesizing.wait(0.005) and not self.held.done and time.perf_counter() < deadline:
-            pass
+        self.held = self._start(self.words.text, Gate())
 
     def _discard(self) -> None:
         if self.held is not None:
@@ -402,15 +379,12 @@ class TalkLoop:
             self.console.print(f"[dim]{text}[/]")
 
 
-class WordsJudge:
-    """The words' grammar (``looks_done``) and, when a scorer is given, its end-of-turn probability.
-    ``scored``: a model is asked (it takes tens of milliseconds of CPU; the grammar alone takes none)."""
+def judge_with(scorer: Any | None, threshold: float) -> Judge:
+    """The words' grammar (``looks_done``) and, when a scorer is given, its end-of-turn probability."""
 
-    def __init__(self, scorer: Any | None, threshold: float):
-        self.scorer, self.threshold = scorer, threshold
-        self.scored = scorer is not None and threshold > 0
-
-    def __call__(self, text: str, history: list[dict[str, Any]]) -> bool:
-        if not self.scored:
+    def judge(text: str, history: list[dict[str, Any]]) -> bool:
+        if scorer is None or threshold <= 0:
             return looks_done(text)
-        return looks_done(text, self.scorer.probability(text, history), self.threshold)
+        return looks_done(text, scorer.probability(text, history), threshold)
+
+    return judge

@@ -18,7 +18,7 @@ from typing import Any
 from rich.console import Console
 
 from voicecli.app.listen import FileInput, MicInput
-from voicecli.app.loop import TalkLoop, WordsJudge
+from voicecli.app.loop import TalkLoop, judge_with
 from voicecli.app.recording import ConversationRecorder, Timeline
 from voicecli.app.session import Session
 from voicecli.app.turns import TurnRules, TurnTaker
@@ -86,7 +86,7 @@ def talk(settings: Settings, console: Console) -> None:
     assert session.stt is not None
     loop = TalkLoop(session, session.stt, Endpointer(settings.vad_threshold, settings.min_speech_ms,
                                                      settings.end_silence_ms, settings.pre_roll_ms),
-                    TurnTaker(rules_from(settings)), WordsJudge(scorer, settings.eot_threshold), barge_in=barge_in,
+                    TurnTaker(rules_from(settings)), judge_with(scorer, settings.eot_threshold), barge_in=barge_in,
                     timeline=timeline, recorder=recorder, console=console,
                     on_reply=scorer.warm_up if scorer is not None else None, echo_guard=files is None)
     skipped: list[str] = []

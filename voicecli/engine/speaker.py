@@ -70,9 +70,6 @@ class Gate:
         self.opened = False
         self.opened_at: float | None = None
         self.heard: Heard | None = None
-        # the turn's first chunk is being synthesised: the LLM waits for it (audio first), so a core is
-        # free for the loop's own work (the end-of-turn score) until the voice is ready
-        self.synthesizing = threading.Event()
 
     def open(self, heard: Heard | None = None) -> None:
         """Confirm the turn; ``heard``: what the user said and how the turn ended, known only now."""
@@ -267,8 +264,6 @@ class Speaker:
 
     def _synthesize(self, item: _Text) -> None:
         self.bus.emit(SynthesisStarted(index=item.index))
-        if self.gate is not None:
-            self.gate.synthesizing.set()
         audio = self.tts.synthesize(item.speech)
         if self.stop.is_set():
             return
