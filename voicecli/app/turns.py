@@ -21,10 +21,10 @@ stream time only, so a test drives it with a script.
         no speech follows within false_start_ms (a cough, a knock) ─▶ RESUME
 
 Why pause first and decide after: stopping within ~300 ms of the user's first sound leaves no time
-to know what the sound was. Why judge over a reply only after ``hold_analyze_ms`` of silence, not
-``analyze_ms``: nothing is started speculatively there, and "Find me ... a simple recipe" judged at
-its first short gap ("Find me": two words, a short sound) resumed the reply under the user. Holding costs nothing if it was nothing: the reply picks up where it
-held, about a second later at most. ``turn_end`` says what ended a turn: "semantic" (the words looked
+to know what the sound was. Holding costs nothing if it was nothing: the reply picks up where it
+held, about a second later at most. Why judge over a reply only after ``hold_analyze_ms`` of silence,
+not ``analyze_ms``: nothing is started speculatively there, and "Find me ... a simple recipe" judged
+at its first short gap ("Find me": two words, a short sound) resumed the reply under the user. ``turn_end`` says what ended a turn: "semantic" (the words looked
 finished and the short silence came), "max_silence" (they did not; the long one came), "silence"
 (words are not judged: ``semantic`` off), "end_of_input".
 """
@@ -60,7 +60,7 @@ class TurnRules:
     commit_ms: float = 200.0  # silence that ends a turn whose words look finished
     max_silence_ms: float = 1200.0  # silence that ends any turn
     semantic: bool = True  # judge the words (off: only max_silence_ms of silence ends a turn)
-    barge_in_ms: float = 64.0  # voiced this long while the assistant speaks: it holds (50 ms held on its own echo)
+    barge_in_ms: float = 64.0  # voiced this long while the assistant speaks: it holds (at 50 ms, on its own echo)
     hold_analyze_ms: float = 250.0  # silence before the words over a held reply are judged (see below)
     false_start_ms: float = 600.0  # no speech this long after a hold: it was nothing, go on
 
