@@ -24,9 +24,10 @@ Why pause first and decide after: stopping within ~300 ms of the user's first so
 to know what the sound was. Holding costs nothing if it was nothing: the reply picks up where it
 held, about a second later at most. Why judge over a reply only after ``hold_analyze_ms`` of silence,
 not ``analyze_ms``: nothing is started speculatively there, and "Find me ... a simple recipe" judged
-at its first short gap ("Find me": two words, a short sound) resumed the reply under the user. ``turn_end`` says what ended a turn: "semantic" (the words looked
-finished and the short silence came), "max_silence" (they did not; the long one came), "silence"
-(words are not judged: ``semantic`` off), "end_of_input".
+at its first short gap ("Find me": two words, a short sound) resumed the reply under the user.
+``turn_end`` says what ended a turn: "semantic" (the words looked finished and the short silence
+came), "max_silence" (they did not; the long one came), "silence" (words are not judged: ``semantic``
+off), "end_of_input".
 """
 
 from __future__ import annotations

@@ -128,12 +128,17 @@ def is_backchannel(text: str, max_words: int = 3) -> bool:
     Every word must be one of ``BACKCHANNELS`` and there may be at most ``max_words`` of them;
     "yeah, but wait" or "okay stop" are not backchannels. An empty transcript is not one either.
     """
-    found = words(_HUM.sub("mhm", text.replace("-", " ")))
+    found = _said(text)
     return 0 < len(found) <= max_words and all(w in BACKCHANNELS for w in found)
 
 
 # A hum however the fast STT path spells it ("M-H-M. M-", "Mmm", "Hmmm", "mm hmm"): one "mhm".
 _HUM = re.compile(r"\b[mh]+\b(?:[\s.,!?]*\b[mh]+\b)*", re.IGNORECASE)
+
+
+def _said(text: str) -> list[str]:
+    """``words`` of what was heard over the reply, every hum spelled "mhm" and hyphens split."""
+    return words(_HUM.sub("mhm", text.replace("-", " ")))
 
 
 # Words that take the turn however short the utterance: a request to stop, wait or repeat, a question.
@@ -160,7 +165,7 @@ def cuts_in(text: str, echo: str = "", speech_ms: float | None = None, *, min_wo
     ``echo``: what the reply was saying when the user spoke; words it holds do not count.
     """
     said = set(words(echo))
-    own = [w for w in words(_HUM.sub("mhm", text.replace("-", " "))) if w not in said]
+    own = [w for w in _said(text) if w not in said]
     if any(w in TAKE_TURN_WORDS for w in own):
         return True
     long_enough = speech_ms is None or speech_ms >= min_speech_ms
