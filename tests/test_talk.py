@@ -23,19 +23,23 @@ from voicecli.engine.types import Audio
 from voicecli.stt import drop_repeat
 
 BLOCK = 512  # samples at 16 kHz: 32 ms
-SPEECH, SILENCE = 1.0, 0.0
+SPEECH, SOFT, SILENCE = 1.0, 0.4, 0.0
 
 
-def blocks(*script: tuple[str, int]):
-    """("speech" | "silence", n) → blocks whose samples say which they are (and carry a word index)."""
+def blocks(*script: tuple[str, int], damped: bool = False):
+    """("speech" | "soft" | "silence", n) → blocks whose samples say which they are. "soft": a voice the
+    echo canceller damped (Silero 0.4, not speech to the endpointer). ``damped``: the samples are the
+    canceller's output, the raw microphone and what it was given beside them."""
     from voicecli.app.listen import Block
 
     pos = 0
     for kind, n in script:
         for _ in range(n):
-            value = SPEECH if kind == "speech" else SILENCE
-            samples = np.full(BLOCK, value, np.float32)
-            yield Block(samples, samples, pos / 16000)
+            samples = np.full(BLOCK, {"speech": SPEECH, "soft": SOFT, "silence": SILENCE}[kind], np.float32)
+            if damped:
+                yield Block(samples, samples.copy(), pos / 16000, samples.copy(), np.zeros(BLOCK, np.float32))
+            else:
+                yield Block(samples, samples, pos / 16000)
             pos += BLOCK
 
 
@@ -77,7 +81,7 @@ class ScriptedEndpointer:
     def feed(self, samples):
         self.now_s += len(samples) / 16000
         speech = samples[0] == SPEECH
-        self.probability = 1.0 if speech else 0.0
+        self.probability = float(samples[0])
         if speech:
             self._speaking, self._silence, self._last = True, 0.0, self.now_s
         elif self._speaking:
@@ -208,7 +212,7 @@ def test_when_the_score_doubts_the_end_the_turn_waits_for_the_long_silence():
     assert all(n == 0 for i, n in seen if i < 20 + 37)  # nothing before 1.2 s of silence had passed
 
 
-def _reply_then(loop, session, *script):
+def _reply_then(loop, session, *script, damped=False):
     """A question, then ``script`` while the reply plays (it plays until released)."""
 
     def stream():
@@ -216,7 +220,7 @@ def _reply_then(loop, session, *script):
         deadline = time.monotonic() + 5
         while not session.replying.is_set() and time.monotonic() < deadline:
             time.sleep(0.005)
-        yield from blocks(*script)
+        yield from blocks(*script, damped=damped)
 
     loop.listen(stream())
 
@@ -296,6 +300,18 @@ def test_a_few_words_cut_in_only_from_a_voice_that_lasts(blocks_of_voice, cut_in
     loop.wait_idle()
     assert session.engine.paused == 1 and session.engine.resumed == (0 if cut_in else 1)
     assert len(answered(session)) == (2 if cut_in else 1)
+
+
+@pytest.mark.parametrize("damped", [True, False])
+def test_a_soft_voice_holds_the_reply_only_on_the_cancellers_output(damped):
+    """AEC3 damps the first words over a reply (Silero gives them 0.2-0.5): on its output a lower bar
+    holds the reply. On the raw microphone (no echo path, a headset) the endpointer's bar stays."""
+    loop, session = make_loop({25: "What is the capital of France?"}, barge_in=True)
+    _reply_then(loop, session, ("soft", 4), ("silence", 30), damped=damped)
+    session.release.set()
+    loop.wait_idle()
+    assert session.engine.paused == (1 if damped else 0)
+    assert session.engine.resumed == session.engine.paused and len(answered(session)) == 1  # no words: goes on
 
 
 def test_a_cough_that_is_no_speech_lets_the_reply_go_on():

@@ -41,6 +41,12 @@ class Block:
     far: np.ndarray | None = None
 
     @property
+    def damped(self) -> bool:
+        """``samples`` are the echo canceller's output (the speaker plays, an echo path is there), which
+        damps a voice over the reply; not the raw microphone."""
+        return self.near is not None and self.samples is not self.raw
+
+    @property
     def end_s(self) -> float:
         return self.start_s + len(self.samples) / RATE
 

@@ -147,7 +147,7 @@ class TalkLoop:
                 self.muted = False
                 self.endpointer.reset()
                 self.ep_base, self.last_word_s = base_s + block.start_s, None
-            self._feed(block.samples)
+            self._feed(block.samples, damped=block.damped)
         self._act(self._ends(self.endpointer.flush()))
 
     def _ends(self, events: list) -> list[Action]:
@@ -159,13 +159,17 @@ class TalkLoop:
                 actions += self.taker.utterance_ended()
         return actions
 
-    def _feed(self, samples: np.ndarray) -> None:
+    def _feed(self, samples: np.ndarray, damped: bool = False) -> None:
+        """``damped``: the samples are the echo canceller's output, which damps a voice over the reply."""
         ep = self.endpointer
         actions = self._ends(ep.feed(samples))
         if ep.last_speech_s is not None:
             self.last_word_s = ep.last_speech_s
         n = len(samples) / RATE * 1000.0
-        self.voiced_ms = self.voiced_ms + n if ep.probability >= ep.threshold else 0.0
+        bar = ep.threshold
+        if damped and self.taker.assistant_speaking and not self.taker.interrupting:
+            bar = min(bar, self.taker.rules.barge_in_threshold)
+        self.voiced_ms = self.voiced_ms + n if ep.probability >= bar else 0.0
         actions += self.taker.step(ep.speaking, ep.silence_ms, self.voiced_ms, ep.now_s)
         self._act(actions)
 

@@ -62,6 +62,11 @@ class TurnRules:
     max_silence_ms: float = 1200.0  # silence that ends any turn
     semantic: bool = True  # judge the words (off: only max_silence_ms of silence ends a turn)
     barge_in_ms: float = 64.0  # voiced this long while the assistant speaks: it holds (at 50 ms, on its own echo)
+    # what counts as voiced for that on the echo canceller's output (a speech probability, not ms): AEC3
+    # damps the user's first words under the reply, so Silero gives them 0.2-0.5 where the echo alone gets
+    # ~0.01-0.02; at the endpointer's 0.5 a soft first word held the reply 0.5-1.8 s late. At 0.25 one
+    # reply in 20 held 4 times on its own echo (scripts/bench_duplex.py); 0.35 is as quick offline
+    barge_in_threshold: float = 0.35
     hold_analyze_ms: float = 250.0  # silence before the words over a held reply are judged (see below)
     false_start_ms: float = 600.0  # no speech this long after a hold: it was nothing, go on
 
