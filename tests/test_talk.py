@@ -314,6 +314,15 @@ def test_a_soft_voice_holds_the_reply_only_on_the_cancellers_output(damped):
     assert session.engine.resumed == session.engine.paused and len(answered(session)) == 1  # no words: goes on
 
 
+def test_after_it_went_on_once_a_soft_voice_no_longer_holds_the_reply():
+    """After a hold the canceller leaks more of the echo; at the lower bar a reply held itself every second."""
+    loop, session = make_loop({25: "What is the capital of France?"}, barge_in=True)
+    _reply_then(loop, session, ("soft", 4), ("silence", 30), ("soft", 4), ("silence", 30), damped=True)
+    session.release.set()
+    loop.wait_idle()
+    assert session.engine.paused == 1 and session.engine.resumed == 1
+
+
 def test_a_cough_that_is_no_speech_lets_the_reply_go_on():
     loop, session = make_loop({25: "What is the capital of France?", 1: ""}, barge_in=True)
     _reply_then(loop, session, ("speech", 5), ("silence", 12))
@@ -347,6 +356,9 @@ def test_drop_repeat_cuts_a_transcript_that_starts_over():
     assert drop_repeat("Tell me something about the ocean? Tell me something about") == "Tell me something about the ocean?"
     assert drop_repeat("Remind me to call my mother tomorrow morning. Remind Me") == (
         "Remind me to call my mother tomorrow morning.")
+    assert drop_repeat("who wrote the novel pride in prejudice, who wrote The") == (
+        "who wrote the novel pride in prejudice,")
     assert drop_repeat("Call my mom. Call my dad.") == "Call my mom. Call my dad."  # a whole sentence: kept
+    assert drop_repeat("Tell me, tell me a story.") == "Tell me, tell me a story."  # ends its sentence: kept
     for keep in ("What is the capital of France?", "I said no, no, no.", "Bye bye.", "the the cat sat"):
         assert drop_repeat(keep) == keep

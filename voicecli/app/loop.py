@@ -125,6 +125,7 @@ class TalkLoop:
         self.ended: Audio | None = None  # the utterance the endpointer ended itself (its upper bound)
         self.barge_at: float | None = None  # where the user started over the reply (endpointer stream time)
         self.barge_from: float | None = None  # where the voice that held the reply began (same clock)
+        self.resumed = False  # the reply went on after a hold: the canceller's output gets no lower bar (_feed)
         self.overheard = EchoHistory()  # what the echo canceller was given: words over the reply (_from_barge)
 
     # -- live input: the microphone, or files at speaking pace
@@ -160,14 +161,16 @@ class TalkLoop:
         return actions
 
     def _feed(self, samples: np.ndarray, damped: bool = False) -> None:
-        """``damped``: the samples are the echo canceller's output, which damps a voice over the reply."""
+        """``damped``: the samples are the echo canceller's output, which damps a voice over the reply.
+        There a lower bar holds the reply sooner, until it has resumed once: after a pause the canceller
+        leaks more of the echo, and at that bar a reply held itself again every second (13-16 times)."""
         ep = self.endpointer
         actions = self._ends(ep.feed(samples))
         if ep.last_speech_s is not None:
             self.last_word_s = ep.last_speech_s
         n = len(samples) / RATE * 1000.0
         bar = ep.threshold
-        if damped and self.taker.assistant_speaking and not self.taker.interrupting:
+        if damped and not self.resumed and self.taker.assistant_speaking and not self.taker.interrupting:
             bar = min(bar, self.taker.rules.barge_in_threshold)
         self.voiced_ms = self.voiced_ms + n if ep.probability >= bar else 0.0
         actions += self.taker.step(ep.speaking, ep.silence_ms, self.voiced_ms, ep.now_s)
@@ -194,6 +197,7 @@ class TalkLoop:
                 self.endpointer.end_now()  # "uh-huh", a cough: not a turn
                 self.words, self.barge_at = None, None
                 self.session.engine.resume_playback()
+                self.resumed = True
             elif a.act is Act.INTERRUPT:
                 if self.reply is not None:
                     self.reply.stop.set()  # generation, synthesis and playback stop; history keeps what was heard
@@ -264,6 +268,7 @@ class TalkLoop:
                 held.gate.discard()
             self.reply = self._start(words.text, None, heard)
         self.taker.reply_started()
+        self.resumed = False
 
     def _start(self, text: str, gate: Gate | None, heard: Heard | None = None) -> _Turn:
         turn = _Turn(text, gate, farewell=is_goodbye(text))
