@@ -95,20 +95,34 @@ class EchoHistory:
         AEC3's damped output, so late). A first path fitted on the ``fit_s`` before ``look_back_s``
         earlier finds where the user's speech really starts (Silero on the subtracted signal: the
         speech that runs up to ``onset_s``); the path used is fitted from ``fit_s`` before that to
-        ``to_s``, and the audio starts ``lead_s`` before it. None when too little is kept, or nothing
-        played before the onset: the caller keeps AEC3's output.
+        ``to_s``, and the audio starts ``lead_s`` before it. When the reply was silent over that first
+        stretch (it had only just begun, or a chunk was late), the first path is fitted on everything
+        before the onset; when it was silent throughout, there is no echo to take out and the microphone
+        is returned as it was heard (AEC3's output would still damp it). None when too little is kept.
         """
         fit_n, back_n, lead_n = int(fit_s * RATE), int(look_back_s * RATE), int(lead_s * RATE)
+        before = fit_n + lead_n + back_n  # the samples before the onset
         mic, ref = self.span(onset_s - look_back_s - fit_s - lead_s, to_s)
-        if len(mic) < fit_n + lead_n + back_n or float(np.mean(np.square(ref[:fit_n]))) < 1e-8:
+        if len(mic) < before:
             return None
-        h, offset = fit_path(mic[:fit_n], ref[:fit_n], taps=min(1024, fit_n // 4))
-        first = mic - echo_of(ref, h, offset)
-        look = slice(fit_n + lead_n, fit_n + lead_n + back_n)
+        first = _less_echo(mic, ref, fit_n if _playing(ref[:fit_n]) else before)
+        look = slice(fit_n + lead_n, before)
         floor = float(np.mean(np.square(first[:fit_n])))  # what the first path leaves of the echo
         start = look.start + _speech_start(first[look], floor) - lead_n  # the utterance, with its lead
-        h, offset = fit_path(mic[start - fit_n:], ref[start - fit_n:], taps=min(1024, fit_n // 4))
-        return (mic[start:] - echo_of(ref[start - fit_n:], h, offset)[fit_n:]).astype(np.float32)
+        return _less_echo(mic[start - fit_n:], ref[start - fit_n:], len(mic) - start + fit_n)[fit_n:]
+
+
+def _playing(ref: np.ndarray) -> bool:
+    return float(np.mean(np.square(ref))) >= 1e-8 if len(ref) else False
+
+
+def _less_echo(mic: np.ndarray, ref: np.ndarray, fit_n: int) -> np.ndarray:
+    """``mic`` less the echo of ``ref`` through the path fitted on their first ``fit_n`` samples; ``mic``
+    itself when the reference is silent there (nothing played: no echo to take out)."""
+    if not _playing(ref[:fit_n]):
+        return mic.astype(np.float32)
+    h, offset = fit_path(mic[:fit_n], ref[:fit_n], taps=min(1024, fit_n // 4))
+    return (mic - echo_of(ref, h, offset)).astype(np.float32)
 
 
 def _speech_start(x: np.ndarray, floor: float, threshold: float = 0.5, above_db: float = 10.0,
