@@ -358,6 +358,7 @@ def test_drop_repeat_cuts_a_transcript_that_starts_over():
         "Remind me to call my mother tomorrow morning.")
     assert drop_repeat("who wrote the novel pride in prejudice, who wrote The") == (
         "who wrote the novel pride in prejudice,")
+    assert drop_repeat("what is five minus one. What is 5 minus") == "what is five minus one."  # bench_turns
     assert drop_repeat("Call my mom. Call my dad.") == "Call my mom. Call my dad."  # a whole sentence: kept
     assert drop_repeat("Tell me, tell me a story.") == "Tell me, tell me a story."  # ends its sentence: kept
     for keep in ("What is the capital of France?", "I said no, no, no.", "Bye bye.", "the the cat sat"):

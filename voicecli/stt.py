@@ -39,6 +39,7 @@ from voicecli.audio.signal import resample
 from voicecli.audio.vad import has_speech
 from voicecli.engine.types import Audio
 from voicecli.errors import ModelMissing, VoicecliError
+from voicecli.text.wer import number_words
 
 SAMPLE_RATE = 16000
 FAST_MAX_S = 25.0  # longer audio takes the library's path (the window cannot exceed 30 s)
@@ -224,14 +225,19 @@ def drop_repeat(text: str) -> str:
     unfinished tail after a full stop or a comma that repeats the first two words or more ("Remind me
     to call my mother tomorrow morning. Remind me", "who wrote the novel Pride and Prejudice, who wrote
     The": 3 of the 120 barge-in transcripts of five ``scripts/bench_duplex.py`` runs, with echo and
-    without).
+    without). Numbers compare as words: "What is five minus one. What is 5 minus" (the turn-taking set).
     """
     words = text.split()
-    norm = [w.lower().strip(".,!?;:'\"") for w in words]
+    norm = [_as_words(w.lower().strip(".,!?;:'\"")) for w in words]
     for cut in range(2, len(words) - 1):
         tail = norm[cut:]
         if len(tail) >= 2 and norm[: len(tail)] == tail and (
                 len(tail) * 2 >= cut or (words[cut - 1][-1:] in ".?!," and words[-1][-1:] not in ".?!")):
             return " ".join(words[:cut])
     return text
+
+
+def _as_words(word: str) -> str:
+    """A number written in digits as its words run together ("25" → "twentyfive"); any other word as is."""
+    return number_words(int(word)).replace(" ", "") if word.isdigit() and len(word) <= 12 else word
 
