@@ -10,7 +10,8 @@ BLOCK_S = 0.032
 
 
 def run(taker: TurnTaker, script: list[tuple[str, int]], *, judge=None, t0: float = 0.0):
-    """``script``: ("speech", n blocks) / ("silence", n blocks) / ("quiet", n blocks: the endpointer idle).
+    """``script``: ("speech", n blocks) / ("silence", n blocks) / ("quiet", n blocks: the endpointer idle) /
+    ("soft", n blocks: idle, but a voice over the hold bar).
 
     ``judge(text_so_far) -> dict`` answers ANALYZE. Returns [(time, act, turn_end)].
     """
@@ -22,9 +23,11 @@ def run(taker: TurnTaker, script: list[tuple[str, int]], *, judge=None, t0: floa
                 silence, voiced, spoken = 0.0, voiced + BLOCK_S * 1000, spoken + 1
             elif kind == "silence":
                 silence, voiced = silence + BLOCK_S * 1000, 0.0
+            elif kind == "soft":  # a voice over the hold bar, not (yet) speech to the endpointer
+                silence, voiced = 0.0, voiced + BLOCK_S * 1000
             else:
                 silence, voiced = 0.0, 0.0
-            actions = taker.step(kind != "quiet", silence, voiced, now)
+            actions = taker.step(kind in ("speech", "silence"), silence, voiced, now)
             while actions:
                 a = actions.pop(0)
                 out.append((round(now, 3), a.act, a.turn_end))
@@ -118,6 +121,14 @@ def test_a_cough_that_never_becomes_speech_resumes_within_a_second():
     assert acts(log) == [(Act.PAUSE, None), (Act.RESUME, None)]
     held = log[1][0] - log[0][0]
     assert 0.6 <= held <= 1.0
+
+
+def test_a_voice_still_sounding_is_not_a_false_start_though_not_yet_speech():
+    taker = _replying()
+    log = run(taker, [("soft", 25), ("speech", 20), ("silence", 10)])  # a soft first syllable: 800 ms
+    assert acts(log)[:3] == [(Act.PAUSE, None), (Act.ANALYZE, None), (Act.INTERRUPT, None)]
+    log = run(_replying(), [("soft", 25), ("quiet", 2)])  # it never became speech: on, once it stops
+    assert acts(log) == [(Act.PAUSE, None), (Act.RESUME, None)] and log[1][0] > 25 * BLOCK_S
 
 
 def test_over_a_held_reply_a_short_gap_is_not_judged_the_words_go_on():

@@ -18,7 +18,7 @@ stream time only, so a test drives it with a script.
           nothing, an acknowledgement ("uh-huh"), a short sound ─▶ RESUME where it held
           a request, a question, words from a voice that lasted ("wait, stop") ─▶ INTERRUPT:
           they are the user's next turn
-        no speech follows within false_start_ms (a cough, a knock) ─▶ RESUME
+        no speech follows within false_start_ms, nothing sounds (a cough, a knock) ─▶ RESUME
 
 Why pause first and decide after: stopping within ~300 ms of the user's first sound leaves no time
 to know what the sound was. Holding costs nothing if it was nothing: the reply picks up where it
@@ -179,8 +179,13 @@ class TurnTaker:
         if speaking and self.phase == "talking" and silence_ms >= r.hold_analyze_ms:
             self.phase = "judging"
             return [Action(Act.ANALYZE)]
-        if not speaking and self.phase == "talking" and now_s - self.paused_at >= r.false_start_ms / 1000.0:
-            self._reset_utterance()  # a cough, a knock: no speech ever started
+        if (not speaking and voiced_ms == 0.0 and self.phase == "talking"
+                and now_s - self.paused_at >= r.false_start_ms / 1000.0):
+            # a cough, a knock: no speech ever started, and nothing sounds now. A voice still sounding is
+            # not one: a soft first syllable held the reply and the endpointer counts speech only from the
+            # loud part (and 250 ms of it), which under load came after 600 ms: the reply went on and the
+            # words were heard from their second syllable ("Remind me to" as "In mind, meet a")
+            self._reset_utterance()
             return [Action(Act.RESUME)]
         return []
 
