@@ -131,3 +131,67 @@ def test_a_history_longer_than_the_context_is_trimmed_from_the_oldest_message(sc
     tokens = scorer.prompt_tokens(long_words, SYSTEM)
     assert len(tokens) <= scorer.n_ctx
     assert scorer.llm.detokenize(tokens, special=True).decode().endswith("very long question")
+
+
+@pytest.mark.models
+def test_on_the_chat_model_it_scores_the_replys_prompt_and_the_reply_starts_from_it(scorer):
+    from voicecli.llm.local import LlamaCppLLM
+
+    chat = LlamaCppLLM(MODEL, max_tokens=2)
+    shared = LlamaEndOfTurn(chat=chat)
+    history = SYSTEM + [{"role": "user", "content": "Hello."}, {"role": "assistant", "content": "Hi! How can I help?"}]
+    question = "What is the capital of France?"
+    # the window here is what the small instance sees too (the system prompt and the last exchange)
+    assert shared.probability(question, history) == pytest.approx(scorer.probability(question, history), abs=1e-3)
+    scored = shared.prompt_tokens(bare(question), history)
+    assert len(scored) > 20 and chat.llm.n_tokens >= len(scored)  # evaluated on the chat model's own cache
+    list(chat.stream(history + [{"role": "user", "content": question}]))
+    # the reply's prompt begins with what was scored (all but the words' last token, where "?" follows)
+    assert list(chat.llm.input_ids[: len(scored) - 1]) == scored[:-1]
+    shared.warm_up(history)  # nothing to do: the engine's prefetch evaluates the chat's prefix
+    assert list(chat.llm.input_ids[: len(scored) - 1]) == scored[:-1]
+
+
+@pytest.mark.models
+def test_talk_scores_on_the_chat_model_when_it_is_the_embedded_one(monkeypatch, tmp_path):
+    from voicecli.app.talk import end_of_turn_scorer
+    from voicecli.config import Settings
+    from voicecli.llm.local import LlamaCppLLM
+
+    monkeypatch.setenv("VOICECLI_CONFIG", str(tmp_path / "none.toml"))
+    s = Settings()
+    chat = LlamaCppLLM(s.model("llm").path, max_tokens=2)
+    assert end_of_turn_scorer(s, chat).llm is chat.llm
+    own = end_of_turn_scorer(s, object())  # a server or a replay: a small instance of its own
+    assert own is not None and not own.shared and own.llm is not chat.llm
+    assert end_of_turn_scorer(Settings(eot_threshold=0.0), chat) is None
+
+
+@pytest.mark.models
+def test_on_a_busy_chat_model_it_gives_no_score_rather_than_wait():
+    import threading
+
+    from voicecli.app.loop import judge_with
+    from voicecli.llm.local import LlamaCppLLM
+
+    chat = LlamaCppLLM(MODEL, max_tokens=2)
+    shared = LlamaEndOfTurn(chat=chat)
+    taken, release = threading.Event(), threading.Event()
+
+    def generating():  # a reply still being written holds the model
+        with chat.lock:
+            taken.set()
+            release.wait(10)
+
+    worker = threading.Thread(target=generating)
+    worker.start()
+    try:
+        taken.wait(5)
+        assert shared.probability("What is the capital of France?", SYSTEM) is None
+        judge = judge_with(shared, 0.05)
+        assert judge("What is the capital of France?", SYSTEM)  # the grammar alone decides
+        assert not judge("What is the capital of", SYSTEM)
+    finally:
+        release.set()
+        worker.join()
+    assert shared.probability("What is the capital of France?", SYSTEM) > 0.05  # free again: scored

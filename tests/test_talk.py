@@ -120,6 +120,9 @@ class FakeEngine:
     def playing_text(self):
         return self.playing
 
+    def prompt_so_far(self):
+        return list(self.history)
+
     def pause_playback(self):
         self.paused += 1
 

@@ -222,7 +222,8 @@ class TalkLoop:
         else:
             backchannel = is_backchannel(text)
         t0 = time.perf_counter()  # scored before the reply may start: on 2 cores they would slow each other
-        done = plausible and not (over_reply and backchannel) and self.judge(text, self.session.engine.history)
+        done = (plausible and not (over_reply and backchannel)
+                and self.judge(text, self.session.engine.prompt_so_far()))
         log.debug("scored %s (%.0f ms)", done, (time.perf_counter() - t0) * 1000)
         return self.taker.judged(empty=empty, plausible=plausible, done=done, backchannel=backchannel,
                                  speculate=not is_goodbye(text))
@@ -340,7 +341,8 @@ class TalkLoop:
         gap = np.zeros(int(0.2 * RATE), dtype=np.float32)
         text, stt_ms = self._transcribe(Audio(np.concatenate([x for p in parts for x in (p, gap)][:-1]), RATE))
         rules = self.taker.rules
-        done = bool(text) and rules.semantic and not looks_unfinished(text) and self.judge(text, self.session.engine.history)
+        done = (bool(text) and rules.semantic and not looks_unfinished(text)
+                and self.judge(text, self.session.engine.prompt_so_far()))
         wait_s = (rules.commit_ms if done else rules.max_silence_ms) / 1000.0
         turn_end = "semantic" if done else ("max_silence" if rules.semantic else "silence")
         if last_word + wait_s > len(samples) / RATE:  # the file ends first
@@ -389,7 +391,8 @@ class TalkLoop:
 
 
 def judge_with(scorer: Any | None, threshold: float) -> Judge:
-    """The words' grammar (``looks_done``) and, when a scorer is given, its end-of-turn probability."""
+    """The words' grammar (``looks_done``) and, when a scorer is given, its end-of-turn probability (None
+    when it is busy: the chat model it shares is still writing a reply the user speaks over)."""
 
     def judge(text: str, history: list[dict[str, Any]]) -> bool:
         if scorer is None or threshold <= 0:

@@ -167,6 +167,11 @@ class Engine:
             return ""
         return " ".join(self._speaker.heard(time.perf_counter())[-chunks:])
 
+    def prompt_so_far(self) -> list[dict[str, Any]]:
+        """The conversation as the next turn's prompt begins: the window a prefetch evaluates (the whole
+        history without a model). The end-of-turn score renders the user's words after it."""
+        return self._prompt(expect=NEXT_QUESTION_TOKENS) if self.llm is not None else list(self.history)
+
     def reset(self) -> None:
         """Forget the conversation (``/reset``)."""
         self.history = [{"role": "system", "content": self.config.system_prompt}] if self.config.system_prompt else []

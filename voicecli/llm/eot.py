@@ -9,12 +9,21 @@ SmolLM2-135M, not fine-tuned, already separates the two (numbers in the measurem
 
 Decisions, and why (numbers from ``scripts/measure_turn_signals.py`` on the spoken turn-taking set):
 
-- **Its own small ``llama_cpp.Llama``** (``n_ctx`` 512, ``logits_all`` False): the chat model's KV
-  cache holds the reply being generated; sharing it would evict the other's prefix on every call.
-  The GGUF is memory-mapped, so a second instance of the same file shares its weights in the page
-  cache; it adds ~40 MB of private memory (KV cache, compute buffers). Load ~0.15-0.25 s. The model
-  path is a plain argument (backends never read config).
-- **One thread by default**: on a quiet 2-core machine 2 threads are ~1.8x faster (a new 5-15-word
+- **On the chat model's own instance, when the chat model is the embedded one** (``chat=``; how
+  ``voicecli talk`` runs by default): the score's prompt is the conversation window the next reply is
+  given (``Engine.prompt_so_far``, rendered as the chat model is given it) followed by the user's
+  words, so evaluating it is the first part of the reply's own prompt evaluation, and llama-cpp-python
+  reuses that prefix when the reply starts (``tests/test_eot.py`` checks the sharing). On eight
+  questions after one exchange (quiet 2-core machine, medians): the score 80 → 50 ms, then the reply's
+  first token 46 → 25 ms. The score takes the chat model's lock, so it waits for a
+  warm-up or a discarded start to let go (a discarded start stops within a token). One instance also
+  means one background warm-up after each reply instead of two.
+- **Else its own small ``llama_cpp.Llama``** (``n_ctx`` 512, ``logits_all`` False; a server or a
+  replayed model answers the user): the GGUF is memory-mapped, so a second instance of the same file
+  shares its weights in the page cache; it adds ~40 MB of private memory (KV cache, compute buffers).
+  Load ~0.15-0.25 s. The model path is a plain argument (backends never read config).
+- **One thread on its own instance** (on the chat's, the chat's threads: its prompt evaluation was
+  going to run there next anyway): on a quiet 2-core machine 2 threads are ~1.8x faster (a new 5-15-word
   transcript: 27 ms vs 49 ms for ``sentence_end``), but when anything else runs (the STT, the chat
   model, Piper, another process) llama.cpp's 2 threads stall: p90 went to 0.25-4 s, while 1 thread
   stayed at 65-100 ms. In the talk loop this score always runs next to other work.
@@ -31,7 +40,8 @@ Decisions, and why (numbers from ``scripts/measure_turn_signals.py`` on the spok
   Both reach AUC 0.90 (transcripts) and ~1.00 (written text); with ``looks_unfinished`` as a veto,
   ``closed`` is the one with a threshold (0.05) that let no paused utterance of the set commit while
   16 of 28 complete questions still committed at once, so it is the default (``lookahead=True``).
-- **Context: the system prompt and the last exchange only** (``context_messages`` 2): what the
+- **Context, on its own instance: the system prompt and the last exchange only** (``context_messages``
+  2; on the chat's, the whole window the reply is given, already in its cache): what the
   assistant just said is what makes a short answer complete: "Ten minutes" scores 0.0001 alone and
   0.57 after "Sure. For how many minutes?". Older turns add cost (a 500-token prompt takes ~1 s to
   evaluate cold on 2 cores), and a window sliding with every turn would change the cached prefix
@@ -50,12 +60,15 @@ import os
 import re
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from voicecli.errors import ModelMissing, VoicecliError
 from voicecli.llm.base import quiet_stderr
+
+if TYPE_CHECKING:
+    from voicecli.llm.local import LlamaCppLLM
 
 SENTINEL = "\u2063EOT\u2063"  # invisible separator: never in a transcript
 CLOSERS = (".", "?", "!")
@@ -72,21 +85,23 @@ def bare(text: str) -> str:
 class LlamaEndOfTurn:
     """``EndOfTurnScorer`` on a small llama.cpp model. Thread-safe (one call at a time)."""
 
-    def __init__(self, model_path: str | os.PathLike[str], *, n_ctx: int = 512, n_threads: int = 1,
-                 lookahead: bool = True, context_messages: int = 2, verbose: bool = False):
-        path = Path(model_path)
-        if not path.is_file():
-            raise ModelMissing(f"end-of-turn model not found: {path}", "run `make models` or pass a .gguf path")
-        from llama_cpp import Llama
+    def __init__(self, model_path: str | os.PathLike[str] | None = None, *, n_ctx: int = 512, n_threads: int = 1,
+                 lookahead: bool = True, context_messages: int | None = 2, verbose: bool = False,
+                 chat: LlamaCppLLM | None = None):
+        """Its own small instance of ``model_path``; or, with ``chat``, the chat model's own instance (see
+        the module docstring: the score then evaluates the next reply's prompt, and ``context_messages``
+        is the whole window the chat is given)."""
+        self._messages = None
+        if chat is not None:
+            self.llm, self._lock, self._messages = chat.llm, chat.lock, chat.prompt_messages
+            path, n_ctx, context_messages = chat.path, chat.context_tokens, None
+        else:
+            path = Path(model_path or "")
+            self.llm = self._load(path, n_ctx, n_threads, verbose)
+            self._lock = threading.Lock()
+        self.shared = chat is not None
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-        try:
-            with contextlib.nullcontext() if verbose else quiet_stderr():
-                self.llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, n_threads_batch=n_threads,
-                                 logits_all=False, verbose=verbose)
-        except (ValueError, RuntimeError) as e:
-            raise VoicecliError(f"cannot load the GGUF model {path}: {str(e).splitlines()[0][:160]}",
-                                "check that the file is a complete GGUF model (re-run `make models`)") from None
         template = self.llm.metadata.get("tokenizer.chat_template") or ""
         if not template:
             raise VoicecliError(f"{path.name} has no chat template, so it has no end-of-turn token",
@@ -107,7 +122,20 @@ class LlamaEndOfTurn:
         self.closer_ids = sorted({t for c in CLOSERS for t in self._tokenize(c)[:1]})
         self.lookahead = lookahead
         self.context_messages = context_messages
-        self._lock = threading.Lock()
+
+    @staticmethod
+    def _load(path: Path, n_ctx: int, n_threads: int, verbose: bool) -> Any:
+        if not path.is_file():
+            raise ModelMissing(f"end-of-turn model not found: {path}", "run `make models` or pass a .gguf path")
+        from llama_cpp import Llama
+
+        try:
+            with contextlib.nullcontext() if verbose else quiet_stderr():
+                return Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, n_threads_batch=n_threads,
+                             logits_all=False, verbose=verbose)
+        except (ValueError, RuntimeError) as e:
+            raise VoicecliError(f"cannot load the GGUF model {path}: {str(e).splitlines()[0][:160]}",
+                                "check that the file is a complete GGUF model (re-run `make models`)") from None
 
     # --- rendering --------------------------------------------------------------------------------
 
@@ -116,6 +144,8 @@ class LlamaEndOfTurn:
 
     def _render(self, history: list[dict], text: str) -> tuple[str, str]:
         """(the prompt up to and including ``text``, what the template writes after the user's words)."""
+        if self._messages is not None:  # as the chat model is given them: the prefix is its next prompt's
+            history = self._messages(history)
         messages: list[dict[str, Any]] = [
             {"role": m["role"], "content": m["content"]}
             for m in history
@@ -139,7 +169,8 @@ class LlamaEndOfTurn:
         and the user's words, trimmed to fit the context (oldest messages first, then the words' start)."""
         system = [m for m in history if m.get("role") == "system"][:1]
         recent = [m for m in history if m.get("role") != "system"]
-        recent = recent[len(recent) - self.context_messages:] if self.context_messages > 0 else []
+        if self.context_messages is not None:
+            recent = recent[len(recent) - self.context_messages:] if self.context_messages > 0 else []
         limit = self.n_ctx - 4  # room for a closing punctuation mark
 
         def fit(drop: int) -> list[int] | None:
@@ -202,14 +233,26 @@ class LlamaEndOfTurn:
             out["closed"] = min(1.0, total)
         return out
 
-    def probability(self, text: str, history: list[dict]) -> float:
-        """P(the user's turn is over after ``text``): ``sentence_end``, or ``closed`` with ``lookahead``."""
+    BUSY_WAIT_S = 0.15  # on the chat model: how long to wait for it (a discarded start lets go within a token)
+
+    def probability(self, text: str, history: list[dict]) -> float | None:
+        """P(the user's turn is over after ``text``): ``sentence_end``, or ``closed`` with ``lookahead``.
+
+        None when shared with the chat model and that is busy past ``BUSY_WAIT_S``: the user speaks over
+        a reply still being generated (waiting would hold the interruption until the reply is written);
+        the caller decides on the words' grammar alone (``looks_done``)."""
         words = bare(text)
         if not words:
             return 0.0
-        with self._lock:
+        if not self._lock.acquire(timeout=self.BUSY_WAIT_S if self.shared else -1):
+            return None
+        try:
             return self._closed(words, history, self.lookahead)["closed" if self.lookahead else "sentence_end"]
+        finally:
+            self._lock.release()
 
     def warm_up(self, history: list[dict]) -> None:
-        """Evaluate the conversation so far, so the next call evaluates only the user's words."""
-        self.probability("Hi", history)
+        """Evaluate the conversation so far, so the next call evaluates only the user's words. Shared with
+        the chat model, nothing to do: the engine's prefetch evaluates that same prefix."""
+        if not self.shared:
+            self.probability("Hi", history)

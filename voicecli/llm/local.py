@@ -71,7 +71,7 @@ class LlamaCppLLM(LLMBase):
         self.params = dict(temperature=temperature, top_p=top_p, max_tokens=max_tokens, repeat_penalty=repeat_penalty)
         self.chat_template: str = self.llm.metadata.get("tokenizer.chat_template", "") or ""
         self.template_knows_tools = "tool" in self.chat_template
-        self._lock = threading.RLock()
+        self.lock = threading.RLock()  # one user of the KV cache at a time (a turn, a warm-up, the end-of-turn score)
 
     # -- token accounting, for trimming the history to the context window
     def count_tokens(self, text: str) -> int:
@@ -85,6 +85,10 @@ class LlamaCppLLM(LLMBase):
         """
         for _ in self.stream(messages + [{"role": "user", "content": "Hi"}], tools=tools, max_tokens=1):
             pass
+
+    def prompt_messages(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """``messages`` as this model's template is given them for a turn (``_prepare``)."""
+        return self._prepare(messages, None)
 
     def _prepare(self, messages: list[dict[str, Any]], forced: dict[str, Any] | None) -> list[dict[str, Any]]:
         """Messages this model's template can render.
@@ -122,7 +126,7 @@ class LlamaCppLLM(LLMBase):
 
     def stream(self, messages, *, tools=None, tool_choice=None, max_tokens: int | None = None) -> Iterator[StreamItem]:
         """One generation at a time: a background ``warm_up`` and a turn never interleave on the KV cache."""
-        with self._lock:
+        with self.lock:
             yield from self._stream(messages, tools, tool_choice, max_tokens)
 
     def _stream(self, messages, tools, tool_choice, max_tokens: int | None) -> Iterator[StreamItem]:

@@ -109,10 +109,11 @@ class EndOfTurnScorer(Protocol):
     """The probability, in [0, 1], that the user has finished their turn after ``text``.
 
     ``history`` is the conversation before this utterance, as chat messages (``{"role", "content"}``,
-    the system prompt first if there is one); a scorer may use it for context or ignore it.
+    the system prompt first if there is one); a scorer may use it for context or ignore it. None: no
+    score this time (the model is busy), and the grammar decides alone.
     """
 
-    def probability(self, text: str, history: list[dict]) -> float: ...
+    def probability(self, text: str, history: list[dict]) -> float | None: ...
 
 
 # Acknowledgements people make while someone else talks: they mean "go on", not "stop".
