@@ -15,9 +15,12 @@ Decisions, and why (numbers from ``scripts/measure_turn_signals.py`` on the spok
   words, so evaluating it is the first part of the reply's own prompt evaluation, and llama-cpp-python
   reuses that prefix when the reply starts (``tests/test_eot.py`` checks the sharing). On eight
   questions after one exchange (quiet 2-core machine, medians): the score 80 → 50 ms, then the reply's
-  first token 46 → 25 ms. The score takes the chat model's lock, so it waits for a
-  warm-up or a discarded start to let go (a discarded start stops within a token). One instance also
-  means one background warm-up after each reply instead of two.
+  first token 46 → 25 ms. The score takes the chat model's lock: it waits up to ``BUSY_WAIT_S`` for
+  a warm-up or a discarded start to let go (a discarded start stops within a token); busy longer (the
+  user speaks over a reply still being written) there is no score and the grammar decides alone.
+  Over a reply already written, the score replaces the reply's tokens in the cache; they are
+  evaluated again with the next turn's history (in the prefetch, while the user listens). One
+  instance also means one background warm-up after each reply instead of two.
 - **Else its own small ``llama_cpp.Llama``** (``n_ctx`` 512, ``logits_all`` False; a server or a
   replayed model answers the user): the GGUF is memory-mapped, so a second instance of the same file
   shares its weights in the page cache; it adds ~40 MB of private memory (KV cache, compute buffers).
