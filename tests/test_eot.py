@@ -189,8 +189,8 @@ def test_on_a_busy_chat_model_it_gives_no_score_rather_than_wait():
         taken.wait(5)
         assert shared.probability("What is the capital of France?", SYSTEM) is None
         judge = judge_with(shared, 0.05)
-        assert judge("What is the capital of France?", SYSTEM)  # the grammar alone decides
-        assert not judge("What is the capital of", SYSTEM)
+        assert judge("What is the capital of France?", lambda: SYSTEM)  # the grammar alone decides
+        assert not judge("What is the capital of", lambda: SYSTEM)
     finally:
         release.set()
         worker.join()

@@ -73,8 +73,9 @@ def is_echo(transcript: str, last_spoken: str, max_wer: float = 0.4) -> bool:
     return best <= max_wer
 
 
-Judge = Callable[[str, list[dict[str, Any]]], bool]
-"""``judge(transcript, history)``: do these words read as a whole turn?"""
+Judge = Callable[[str, Callable[[], list[dict[str, Any]]]], bool]
+"""``judge(transcript, history)``: do these words read as a whole turn? ``history()`` gives the
+conversation before them, asked for only by a judge that reads it (the end-of-turn score)."""
 
 
 @dataclass
@@ -223,7 +224,7 @@ class TalkLoop:
             backchannel = is_backchannel(text)
         t0 = time.perf_counter()  # scored before the reply may start: on 2 cores they would slow each other
         done = (plausible and not (over_reply and backchannel)
-                and self.judge(text, self.session.engine.prompt_so_far()))
+                and self.judge(text, self.session.engine.prompt_so_far))
         log.debug("scored %s (%.0f ms)", done, (time.perf_counter() - t0) * 1000)
         return self.taker.judged(empty=empty, plausible=plausible, done=done, backchannel=backchannel,
                                  speculate=not is_goodbye(text))
@@ -342,7 +343,7 @@ class TalkLoop:
         text, stt_ms = self._transcribe(Audio(np.concatenate([x for p in parts for x in (p, gap)][:-1]), RATE))
         rules = self.taker.rules
         done = (bool(text) and rules.semantic and not looks_unfinished(text)
-                and self.judge(text, self.session.engine.prompt_so_far()))
+                and self.judge(text, self.session.engine.prompt_so_far))
         wait_s = (rules.commit_ms if done else rules.max_silence_ms) / 1000.0
         turn_end = "semantic" if done else ("max_silence" if rules.semantic else "silence")
         if last_word + wait_s > len(samples) / RATE:  # the file ends first
@@ -394,9 +395,9 @@ def judge_with(scorer: Any | None, threshold: float) -> Judge:
     """The words' grammar (``looks_done``) and, when a scorer is given, its end-of-turn probability (None
     when it is busy: the chat model it shares is still writing a reply the user speaks over)."""
 
-    def judge(text: str, history: list[dict[str, Any]]) -> bool:
+    def judge(text: str, history: Callable[[], list[dict[str, Any]]]) -> bool:
         if scorer is None or threshold <= 0:
             return looks_done(text)
-        return looks_done(text, scorer.probability(text, history), threshold)
+        return looks_done(text, scorer.probability(text, history()), threshold)
 
     return judge

@@ -147,8 +147,6 @@ class LlamaEndOfTurn:
 
     def _render(self, history: list[dict], text: str) -> tuple[str, str]:
         """(the prompt up to and including ``text``, what the template writes after the user's words)."""
-        if self._messages is not None:  # as the chat model is given them: the prefix is its next prompt's
-            history = self._messages(history)
         messages: list[dict[str, Any]] = [
             {"role": m["role"], "content": m["content"]}
             for m in history
@@ -170,6 +168,8 @@ class LlamaEndOfTurn:
     def prompt_tokens(self, text: str, history: list[dict]) -> list[int]:
         """The tokens to evaluate: the system prompt, the last ``context_messages`` of the conversation
         and the user's words, trimmed to fit the context (oldest messages first, then the words' start)."""
+        if self._messages is not None:  # as the chat model is given them: the prefix is its next prompt's
+            history = self._messages(history)
         system = [m for m in history if m.get("role") == "system"][:1]
         recent = [m for m in history if m.get("role") != "system"]
         if self.context_messages is not None:
