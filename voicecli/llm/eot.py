@@ -14,8 +14,8 @@ Decisions, and why (numbers from ``scripts/measure_turn_signals.py`` on the spok
   given (``Engine.prompt_so_far``, rendered as the chat model is given it) followed by the user's
   words, so evaluating it is the first part of the reply's own prompt evaluation, and llama-cpp-python
   reuses that prefix when the reply starts (``tests/test_eot.py`` checks the sharing). On eight
-  questions after one exchange (quiet 2-core machine, medians): the score 80 → 50 ms, then the reply's
-  first token 46 → 25 ms. The score takes the chat model's lock: it waits up to ``BUSY_WAIT_S`` for
+  questions after one exchange (``scripts/measure_shared_score.py``, 2 cores, medians of two runs):
+  the score 79-80 → 50-58 ms, then the reply's first token 46-53 → 25-31 ms. The score takes the chat model's lock: it waits up to ``BUSY_WAIT_S`` for
   a warm-up or a discarded start to let go (a discarded start stops within a token); busy longer (the
   user speaks over a reply still being written) there is no score and the grammar decides alone.
   Over a reply already written, the score replaces the reply's tokens in the cache; they are
