@@ -95,7 +95,7 @@ def test_case_and_apostrophes_do_not_matter():
 
 def test_the_protocol_is_runtime_checkable():
     class Fixed:
-        def probability(self, text: str, history: list[dict]) -> float:
+        def probability(self, text: str, history: list[dict], wait_s: float | None = None) -> float:
             return 0.0 if looks_unfinished(text) else 1.0
 
     assert isinstance(Fixed(), EndOfTurnScorer)

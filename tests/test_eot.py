@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -187,11 +188,40 @@ def test_on_a_busy_chat_model_it_gives_no_score_rather_than_wait():
     worker.start()
     try:
         taken.wait(5)
-        assert shared.probability("What is the capital of France?", SYSTEM) is None
+        assert shared.probability("What is the capital of France?", SYSTEM, wait_s=0.05) is None
         judge = judge_with(shared, 0.05)
-        assert judge("What is the capital of France?", lambda: SYSTEM)  # the grammar alone decides
-        assert not judge("What is the capital of", lambda: SYSTEM)
+        # over the reply: the grammar alone decides, so an interruption does not wait for the reply
+        assert judge("What is the capital of France?", lambda: SYSTEM, True)
+        assert not judge("What is the capital of", lambda: SYSTEM, True)
+        # a new turn: no score (busy past TURN_WAIT_S) is not a whole turn, however finished it reads
+        assert not judge("What is the capital of France?", lambda: SYSTEM, False)
     finally:
         release.set()
         worker.join()
-    assert shared.probability("What is the capital of France?", SYSTEM) > 0.05  # free again: scored
+    assert shared.probability("What is the capital of France?", SYSTEM, wait_s=0.05) > 0.05  # free again: scored
+
+
+@pytest.mark.models
+def test_a_new_turn_waits_for_the_chat_model_to_let_go_and_is_scored():
+    import threading
+
+    from voicecli.app.loop import judge_with
+    from voicecli.llm.local import LlamaCppLLM
+
+    chat = LlamaCppLLM(MODEL, max_tokens=2)
+    judge = judge_with(LlamaEndOfTurn(chat=chat), 0.05)
+    for text, done in (("What is the capital of France?", True), ("My favorite", False)):
+        taken, let_go = threading.Event(), threading.Event()
+
+        def discarded_start(taken=taken, let_go=let_go):  # a held reply thrown away: it lets go after its prompt
+            with chat.lock:
+                taken.set()
+                time.sleep(0.3)
+                let_go.set()
+
+        worker = threading.Thread(target=discarded_start)
+        worker.start()
+        taken.wait(5)
+        assert judge(text, lambda: SYSTEM, False) is done  # "My favorite": read as done by the grammar alone
+        assert let_go.is_set()  # it was scored after the model let go, not decided without it
+        worker.join()

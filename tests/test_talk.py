@@ -157,7 +157,7 @@ class FakeSession:
         return TurnResult(TurnRecord("adaptive", spoken=text))
 
 
-def make_loop(texts, *, barge_in=False, judge=lambda text, history: True, rules=None, echo_guard=True):
+def make_loop(texts, *, barge_in=False, judge=lambda text, history, over_reply: True, rules=None, echo_guard=True):
     session = FakeSession()
     loop = TalkLoop(session, ScriptedSTT(texts), ScriptedEndpointer(), TurnTaker(rules or TurnRules()), judge,
                     barge_in=barge_in, timeline=Timeline(), echo_guard=echo_guard)
@@ -200,7 +200,7 @@ def test_speech_after_a_speculative_start_discards_it_and_counts_it():
 
 
 def test_when_the_score_doubts_the_end_the_turn_waits_for_the_long_silence():
-    loop, session = make_loop({1: "Ten"}, judge=lambda text, history: False)
+    loop, session = make_loop({1: "Ten"}, judge=lambda text, history, over_reply: False)
     session.release.set()
     seen = []
 
@@ -266,6 +266,22 @@ def test_barge_in_with_real_words_stops_the_reply_and_they_are_the_next_turn():
     first, second = answered(session)
     assert session.engine.paused == 1 and first["stop"].is_set()  # held at once, then stopped
     assert second["text"] == "Wait, stop. What is two plus two?" and not second["stop"].is_set()
+
+
+def test_the_judge_is_told_which_words_were_said_over_a_reply():
+    # over a reply the end-of-turn score must not wait for the chat model writing it (judge_with)
+    calls = []
+
+    def judge(text, history, over_reply):
+        calls.append((text, over_reply))
+        return True
+
+    loop, session = make_loop({25: "What is the capital of France?", 8: "Wait, stop. What is two plus two?"},
+                              barge_in=True, judge=judge)
+    _reply_then(loop, session, ("speech", 20), ("silence", 12))
+    session.release.set()
+    loop.wait_idle()
+    assert calls == [("What is the capital of France?", False), ("Wait, stop. What is two plus two?", True)]
 
 
 def test_an_acknowledgement_holds_the_reply_and_lets_it_go_on():

@@ -73,9 +73,10 @@ def is_echo(transcript: str, last_spoken: str, max_wer: float = 0.4) -> bool:
     return best <= max_wer
 
 
-Judge = Callable[[str, Callable[[], list[dict[str, Any]]]], bool]
-"""``judge(transcript, history)``: do these words read as a whole turn? ``history()`` gives the
-conversation before them, asked for only by a judge that reads it (the end-of-turn score)."""
+Judge = Callable[[str, Callable[[], list[dict[str, Any]]], bool], bool]
+"""``judge(transcript, history, over_reply)``: do these words read as a whole turn? ``history()`` gives
+the conversation before them, asked for only by a judge that reads it (the end-of-turn score);
+``over_reply``: they were said over a reply that may still be being written (see ``judge_with``)."""
 
 
 @dataclass
@@ -224,7 +225,7 @@ class TalkLoop:
             backchannel = is_backchannel(text)
         t0 = time.perf_counter()  # scored before the reply may start: on 2 cores they would slow each other
         done = (plausible and not (over_reply and backchannel)
-                and self.judge(text, self.session.engine.prompt_so_far))
+                and self.judge(text, self.session.engine.prompt_so_far, over_reply))
         log.debug("scored %s (%.0f ms)", done, (time.perf_counter() - t0) * 1000)
         return self.taker.judged(empty=empty, plausible=plausible, done=done, backchannel=backchannel,
                                  speculate=not is_goodbye(text))
@@ -343,7 +344,7 @@ class TalkLoop:
         text, stt_ms = self._transcribe(Audio(np.concatenate([x for p in parts for x in (p, gap)][:-1]), RATE))
         rules = self.taker.rules
         done = (bool(text) and rules.semantic and not looks_unfinished(text)
-                and self.judge(text, self.session.engine.prompt_so_far))
+                and self.judge(text, self.session.engine.prompt_so_far, False))
         wait_s = (rules.commit_ms if done else rules.max_silence_ms) / 1000.0
         turn_end = "semantic" if done else ("max_silence" if rules.semantic else "silence")
         if last_word + wait_s > len(samples) / RATE:  # the file ends first
@@ -392,12 +393,27 @@ class TalkLoop:
 
 
 def judge_with(scorer: Any | None, threshold: float) -> Judge:
-    """The words' grammar (``looks_done``) and, when a scorer is given, its end-of-turn probability (None
-    when it is busy: the chat model it shares is still writing a reply the user speaks over)."""
+    """The words' grammar (``looks_done``) and, when a scorer is given, its end-of-turn probability.
 
-    def judge(text: str, history: Callable[[], list[dict[str, Any]]]) -> bool:
+    A scorer sharing the chat model can be busy. Over a reply, that is the reply still being written:
+    the score waits ``BUSY_WAIT_S`` at most and, with none, the grammar decides alone, so an
+    interruption never waits for the reply it stops. Otherwise it is a discarded start letting go, or
+    the prefetch of the next prompt after a reply (a prompt evaluation, up to ~1 s cold on 2 cores):
+    the score waits ``TURN_WAIT_S`` for it, and with none still the words are not taken as a whole
+    turn (only the long silence ends it). On the grammar alone, "My favorite" (tiny.en, before a pause)
+    read as done and the reply was confirmed inside the user's pause (``scripts/bench_turns.py``).
+    """
+
+    def judge(text: str, history: Callable[[], list[dict[str, Any]]], over_reply: bool = False) -> bool:
         if scorer is None or threshold <= 0:
             return looks_done(text)
-        return looks_done(text, scorer.probability(text, history()), threshold)
+        p = scorer.probability(text, history(), wait_s=BUSY_WAIT_S if over_reply else TURN_WAIT_S)
+        if p is None and not over_reply:
+            return False
+        return looks_done(text, p, threshold)
 
     return judge
+
+
+BUSY_WAIT_S = 0.15  # over a reply: how long the score waits for a busy chat model (see judge_with)
+TURN_WAIT_S = 1.0  # otherwise

@@ -15,9 +15,10 @@ Decisions, and why (numbers from ``scripts/measure_turn_signals.py`` on the spok
   words, so evaluating it is the first part of the reply's own prompt evaluation, and llama-cpp-python
   reuses that prefix when the reply starts (``tests/test_eot.py`` checks the sharing). On eight
   questions after one exchange (``scripts/measure_shared_score.py``, 2 cores, medians of two runs):
-  the score 79-80 → 50-58 ms, then the reply's first token 46-53 → 25-31 ms. The score takes the chat model's lock: it waits up to ``BUSY_WAIT_S`` for
-  a warm-up or a discarded start to let go (a discarded start stops within a token); busy longer (the
-  user speaks over a reply still being written) there is no score and the grammar decides alone.
+  the score 79-80 → 50-58 ms, then the reply's first token 46-53 → 25-31 ms. The score takes the
+  chat model's lock, waiting at most the caller's ``wait_s`` for it (``voicecli.app.loop.judge_with``:
+  0.15 s over a reply still being written, then the grammar decides alone; 1 s otherwise, for a
+  discarded start or the prefetch to let go, then the words are not taken as a whole turn).
   Over a reply already written, the score replaces the reply's tokens in the cache; they are
   evaluated again with the next turn's history (in the prefetch, while the user listens). One
   instance also means one background warm-up after each reply instead of two.
@@ -236,18 +237,16 @@ class LlamaEndOfTurn:
             out["closed"] = min(1.0, total)
         return out
 
-    BUSY_WAIT_S = 0.15  # on the chat model: how long to wait for it (a discarded start lets go within a token)
-
-    def probability(self, text: str, history: list[dict]) -> float | None:
+    def probability(self, text: str, history: list[dict], wait_s: float | None = None) -> float | None:
         """P(the user's turn is over after ``text``): ``sentence_end``, or ``closed`` with ``lookahead``.
 
-        None when shared with the chat model and that is busy past ``BUSY_WAIT_S``: the user speaks over
-        a reply still being generated (waiting would hold the interruption until the reply is written);
-        the caller decides on the words' grammar alone (``looks_done``)."""
+        None when shared with the chat model and that stays busy longer than ``wait_s`` (None: as long as
+        it takes): a reply still being generated, a discarded start letting go, the prefetch of the next
+        prompt. The caller decides what no score means (``voicecli.app.loop.judge_with``)."""
         words = bare(text)
         if not words:
             return 0.0
-        if not self._lock.acquire(timeout=self.BUSY_WAIT_S if self.shared else -1):
+        if not self._lock.acquire(timeout=wait_s if self.shared and wait_s is not None else -1):
             return None
         try:
             return self._closed(words, history, self.lookahead)["closed" if self.lookahead else "sentence_end"]

@@ -109,11 +109,12 @@ class EndOfTurnScorer(Protocol):
     """The probability, in [0, 1], that the user has finished their turn after ``text``.
 
     ``history`` is the conversation before this utterance, as chat messages (``{"role", "content"}``,
-    the system prompt first if there is one); a scorer may use it for context or ignore it. None: no
-    score this time (the model is busy), and the grammar decides alone.
+    the system prompt first if there is one); a scorer may use it for context or ignore it. ``wait_s``:
+    how long it may wait for a model it shares (None: as long as it takes). None: no score this time
+    (the model stayed busy); the caller decides what that means.
     """
 
-    def probability(self, text: str, history: list[dict]) -> float | None: ...
+    def probability(self, text: str, history: list[dict], wait_s: float | None = None) -> float | None: ...
 
 
 # Acknowledgements people make while someone else talks: they mean "go on", not "stop".
