@@ -11,6 +11,7 @@ from voicecli.text.endofturn import (
     is_backchannel,
     looks_done,
     looks_unfinished,
+    unsure_end,
     words,
 )
 
@@ -91,6 +92,22 @@ def test_case_and_apostrophes_do_not_matter():
     assert looks_unfinished("SET A TIMER FOR") is True
     assert looks_unfinished("Let’s see") is True  # typographic apostrophe
     assert words("It’s 5 o'clock, OK?") == ["it's", "5", "o'clock", "ok"]
+
+
+@pytest.mark.parametrize(("text", "alternatives", "unsure"), [
+    # another reading stops before the last words, where a sentence cannot end: they may not have been said
+    ("Please turn off the lights in the room.", ("Please turn off the lights in the...",), True),
+    ("Can you tell me that", ("Can you tell me,",), True),
+    ("Set a timer for ten minutes.", ("Set a timer for 10 minutes.", "Set a timer for"), True),
+    # a shorter reading that is a whole sentence, a longer one, another wording: no doubt about the end
+    ("Remind me to call my mother tomorrow.", ("Remind me to call my mother tomorrow",), False),
+    ("Remind me to call my sister tonight.", ("Remind me to call my sister tonight. Reminds me to",), False),
+    ("What is the carpet?", ("What is the carpet", "What is the cap?"), False),
+    ("What is the weather like in life?", ("What is the weather like",), False),
+    ("Tell me a joke.", (), False),
+])
+def test_unsure_end(text, alternatives, unsure):
+    assert unsure_end(text, alternatives) is unsure
 
 
 def test_the_protocol_is_runtime_checkable():

@@ -20,7 +20,7 @@ from voicecli.app.turns import TurnRules, TurnTaker
 from voicecli.engine.metrics import TurnRecord
 from voicecli.engine.turn import TurnResult
 from voicecli.engine.types import Audio
-from voicecli.stt import drop_repeat
+from voicecli.stt import SttResult, drop_repeat
 
 BLOCK = 512  # samples at 16 kHz: 32 ms
 SPEECH, SOFT, SILENCE = 1.0, 0.4, 0.0
@@ -99,15 +99,16 @@ class ScriptedEndpointer:
 class ScriptedSTT:
     """Words by how much speech was heard: ``texts`` maps a number of speech blocks to a transcript."""
 
-    def __init__(self, texts: dict[int, str]):
-        self.texts = texts
+    def __init__(self, texts: dict[int, str | tuple[str, ...]]):
+        self.texts = texts  # a tuple: the transcript, then its alternatives
         self.calls: list[int] = []
 
     def transcribe_result(self, audio):
         n = int(np.count_nonzero(audio.samples == SPEECH) // BLOCK)
         self.calls.append(n)
-        text = next((t for k, t in sorted(self.texts.items(), reverse=True) if n >= k), "")
-        return type("R", (), {"text": text, "stt_ms": 5.0})()
+        said = next((t for k, t in sorted(self.texts.items(), reverse=True) if n >= k), "")
+        text, *alternatives = (said,) if isinstance(said, str) else said
+        return SttResult(text, n * BLOCK / 16000, 5.0, "fast", tuple(alternatives))
 
 
 @dataclass
@@ -186,6 +187,18 @@ def test_a_pause_after_an_unfinished_phrase_is_one_turn_with_both_halves():
     (turn,) = answered(session)
     assert turn["text"] == "Set a timer for ten minutes please." and turn["heard"].turn_end == "semantic"
     assert all(t["text"] != "Set a timer for" for t in session.turns)  # "for" ends nothing: not even held
+
+
+def test_words_whisper_is_unsure_were_said_do_not_end_the_turn_on_the_short_silence():
+    # "...in the room." with "...in the..." almost as likely: the user may only have paused (unsure_end)
+    loop, session = make_loop({1: ("Please turn off the lights in the room.", "Please turn off the lights in the..."),
+                               35: "Please turn off the lights in the living room."})
+    session.release.set()
+    loop.listen(blocks(("speech", 30), ("silence", 22), ("speech", 25), ("silence", 12)))
+    loop.wait_idle()
+    (turn,) = answered(session)
+    assert turn["text"] == "Please turn off the lights in the living room." and turn["heard"].turn_end == "semantic"
+    assert all(t["text"] != "Please turn off the lights in the room." for t in session.turns)  # not even held
 
 
 def test_speech_after_a_speculative_start_discards_it_and_counts_it():

@@ -45,6 +45,8 @@ SAMPLE_RATE = 16000
 FAST_MAX_S = 25.0  # longer audio takes the library's path (the window cannot exceed 30 s)
 NO_SPEECH_THRESHOLD = 0.6  # the library's defaults for "this window has no speech"
 LOG_PROB_THRESHOLD = -1.0
+HYPOTHESES = 4  # readings kept from the beam (of beam_size): free, the beam search keeps them anyway
+ALTERNATIVE_MARGIN = 0.1  # how close in mean log-probability per token a reading must be to count
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,10 @@ class SttResult:
     duration_s: float
     stt_ms: float
     path: str = "fast"
+    # other readings the fast path found almost as likely (mean log-probability per token within
+    # ALTERNATIVE_MARGIN of the text's), most likely first: "Please turn off the lights in the..." next to
+    # "Please turn off the lights in the room." says Whisper is unsure the last word was said at all
+    alternatives: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, object]:
         return {"text": self.text, "duration_s": round(self.duration_s, 3), "stt_ms": round(self.stt_ms, 1)}
@@ -147,13 +153,14 @@ class WhisperSTT:
         duration = len(samples) / SAMPLE_RATE
         use_fast = self.fast if fast is None else fast
         with self._lock:
+            alternatives: tuple[str, ...] = ()
             if self.guard and not self._has_speech(samples):
                 text, path = "", "silence"
             elif use_fast and duration <= FAST_MAX_S:
-                text, path = self._fast(samples), "fast"
+                (text, *alternatives), path = self._fast(samples), "fast"
             else:
                 text, path = self.library_transcribe(samples, vad_filter=use_fast), "library"
-        return SttResult(text, duration, (time.perf_counter() - t0) * 1000.0, path)
+        return SttResult(text, duration, (time.perf_counter() - t0) * 1000.0, path, tuple(alternatives))
 
     def warm_up(self) -> float:
         """Run the encoder and decoder once on a short signal; returns the milliseconds it took."""
@@ -175,7 +182,8 @@ class WhisperSTT:
                                             vad_filter=vad_filter)
         return " ".join(s.text.strip() for s in segments).strip()
 
-    def _fast(self, samples: np.ndarray) -> str:
+    def _fast(self, samples: np.ndarray) -> list[str]:
+        """The transcript, then its ``alternatives`` (see ``SttResult``); [""] for no speech."""
         import ctranslate2
 
         duration = len(samples) / SAMPLE_RATE
@@ -198,6 +206,7 @@ class WhisperSTT:
             encoded,
             [prompt],
             beam_size=self.beam_size,
+            num_hypotheses=min(HYPOTHESES, self.beam_size),
             max_length=len(prompt) + max_new,
             repetition_penalty=self.repetition_penalty,
             no_repeat_ngram_size=self.no_repeat_ngram_size,
@@ -209,8 +218,10 @@ class WhisperSTT:
         tokens = result.sequences_ids[0]
         avg_logprob = result.scores[0] * len(tokens) / (len(tokens) + 1)  # length_penalty 1, as the library
         if result.no_speech_prob > NO_SPEECH_THRESHOLD and avg_logprob < LOG_PROB_THRESHOLD:
-            return ""
-        return drop_repeat(tokenizer.decode(tokens).strip())
+            return [""]
+        readings = [drop_repeat(tokenizer.decode(ids).strip()) for ids, score in
+                    zip(result.sequences_ids, result.scores) if result.scores[0] - score <= ALTERNATIVE_MARGIN]
+        return [readings[0], *dict.fromkeys(r for r in readings[1:] if r != readings[0])]
 
     def _has_speech(self, samples: np.ndarray) -> bool:
         return has_speech(samples)

@@ -43,7 +43,7 @@ from voicecli.engine.speaker import Gate
 from voicecli.engine.turn import TurnResult
 from voicecli.engine.types import Audio, Heard
 from voicecli.stt import WhisperSTT
-from voicecli.text.endofturn import cuts_in, is_backchannel, looks_done, looks_unfinished
+from voicecli.text.endofturn import cuts_in, is_backchannel, looks_done, looks_unfinished, unsure_end
 from voicecli.text.wer import normalize, wer
 
 # A goodbye is a short utterance made only of farewell and politeness words, with at least one farewell in
@@ -208,11 +208,11 @@ class TalkLoop:
     def _analyze(self) -> list[Action]:
         audio = self._from_barge(self.endpointer.current(), self.barge_at)
         until = self.endpointer.last_speech_s or 0.0
-        text, stt_ms = self._transcribe(audio)
-        log.debug("words %r (%.0f ms)", text, stt_ms)
+        text, stt_ms, alternatives = self._transcribe(audio)
+        log.debug("words %r (%.0f ms) or %r", text, stt_ms, alternatives)
         self.words = _Words(text, stt_ms, until)
         empty = not text or self._echo(text)
-        plausible = not empty and not looks_unfinished(text)
+        plausible = not empty and not looks_unfinished(text) and not unsure_end(text, alternatives)
         over_reply = self.taker.assistant_speaking and not self.taker.interrupting
         if over_reply:
             # how long the user has spoken: from where the endpointer heard the voice (on AEC3's output,
@@ -248,7 +248,7 @@ class TalkLoop:
         words, self.words, self.ended = self.words, None, None
         barge_at, self.barge_at = self.barge_at, None
         if words is None or (last_word is not None and last_word > words.until_s + 1e-6):  # words since: again
-            text, stt_ms = self._transcribe(self._from_barge(audio, barge_at))
+            text, stt_ms, _ = self._transcribe(self._from_barge(audio, barge_at))
             words = _Words(text, stt_ms, last_word or 0.0)
         heard = Heard(words.text, time.perf_counter(), words.stt_ms,
                       last_word=self.timeline.perf(self.ep_base + (last_word or words.until_s)),
@@ -341,7 +341,7 @@ class TalkLoop:
             return False
         t0 = time.perf_counter()
         gap = np.zeros(int(0.2 * RATE), dtype=np.float32)
-        text, stt_ms = self._transcribe(Audio(np.concatenate([x for p in parts for x in (p, gap)][:-1]), RATE))
+        text, stt_ms, _ = self._transcribe(Audio(np.concatenate([x for p in parts for x in (p, gap)][:-1]), RATE))
         rules = self.taker.rules
         done = (bool(text) and rules.semantic and not looks_unfinished(text)
                 and self.judge(text, self.session.engine.prompt_so_far, False))
@@ -377,11 +377,12 @@ class TalkLoop:
         drop = int(max(0.0, barge_at - self.BARGE_LEAD_S - start) * RATE)
         return Audio(audio.samples[drop:], audio.rate)
 
-    def _transcribe(self, audio: Audio | None) -> tuple[str, float]:
+    def _transcribe(self, audio: Audio | None) -> tuple[str, float, tuple[str, ...]]:
+        """The words, what they cost (ms), and the other readings STT found almost as likely."""
         if audio is None or not len(audio.samples):
-            return "", 0.0
+            return "", 0.0, ()
         result = self.stt.transcribe_result(audio)
-        return result.text.strip(), result.stt_ms
+        return result.text.strip(), result.stt_ms, result.alternatives
 
     def _echo(self, text: str) -> bool:
         return (self.echo_guard and bool(text) and not self.barge_in and bool(self.last_spoken)

@@ -93,6 +93,23 @@ def looks_unfinished(text: str) -> bool:
     return False
 
 
+def unsure_end(text: str, alternatives: tuple[str, ...] | list[str] = ()) -> bool:
+    """True when an almost-as-likely reading of the same audio (``SttResult.alternatives``) is ``text``
+    cut short where a sentence cannot end: Whisper is unsure its last words were said at all.
+
+    Cut off at a pause, tiny.en sometimes finishes the phrase itself: "Please turn off the lights in
+    the ... living room." was heard "Please turn off the lights in the room." with "Please turn off the
+    lights in the..." next to it, and the reply cut in on the pause (``scripts/bench_turns.py``). On the
+    turn-taking set's transcripts, no complete question has such a reading next to it.
+    """
+    said = words(text)
+    for other in alternatives:
+        shorter = words(other)
+        if len(shorter) < len(said) and said[:len(shorter)] == shorter and looks_unfinished(other):
+            return True
+    return False
+
+
 LM_DONE_THRESHOLD = 0.05  # for LlamaEndOfTurn's default score (with look-ahead); from the benchmark
 
 
