@@ -104,7 +104,8 @@ def test_alternative_readings_leave_the_transcript_as_it_was(stt, monkeypatch):
         assert r.text not in r.alternatives and len(set(r.alternatives)) == len(r.alternatives)
         assert all(r.alternatives)
     # no whole question of the set reads as cut short: they still end their turn on the short silence
-    assert not [(n, r.text, r.alternatives) for (n, f), r in kept.items() if f == 1.0 and unsure_end(r.text, r.alternatives)]
+    unsure = [(n, r.text, r.alternatives) for (n, f), r in kept.items() if f == 1.0 and unsure_end(r.text, r.alternatives)]
+    assert not unsure
 
 
 @pytest.mark.models

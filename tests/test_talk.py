@@ -201,6 +201,19 @@ def test_words_whisper_is_unsure_were_said_do_not_end_the_turn_on_the_short_sile
     assert all(t["text"] != "Please turn off the lights in the room." for t in session.turns)  # not even held
 
 
+@pytest.mark.parametrize(("said", "turn_end"), [
+    ("Please turn off the lights in the room.", "semantic"),
+    (("Please turn off the lights in the room.", "Please turn off the lights in the..."), "max_silence"),
+])
+def test_a_file_answered_whole_ends_its_turn_as_the_live_loop_would(said, turn_end):
+    loop, session = make_loop({1: said})
+    session.release.set()
+    samples = np.concatenate([b.samples for b in blocks(("speech", 30), ("silence", 45))])
+    assert loop.answer_file(samples, 0.0)
+    (turn,) = answered(session)
+    assert turn["heard"].turn_end == turn_end
+
+
 def test_speech_after_a_speculative_start_discards_it_and_counts_it():
     loop, session = make_loop({1: "What is the capital", 35: "What is the capital of France?"})
     session.release.set()

@@ -341,9 +341,10 @@ class TalkLoop:
             return False
         t0 = time.perf_counter()
         gap = np.zeros(int(0.2 * RATE), dtype=np.float32)
-        text, stt_ms, _ = self._transcribe(Audio(np.concatenate([x for p in parts for x in (p, gap)][:-1]), RATE))
+        heard = np.concatenate([x for p in parts for x in (p, gap)][:-1])
+        text, stt_ms, alternatives = self._transcribe(Audio(heard, RATE))
         rules = self.taker.rules
-        done = (bool(text) and rules.semantic and not looks_unfinished(text)
+        done = (bool(text) and rules.semantic and not looks_unfinished(text) and not unsure_end(text, alternatives)
                 and self.judge(text, self.session.engine.prompt_so_far, False))
         wait_s = (rules.commit_ms if done else rules.max_silence_ms) / 1000.0
         turn_end = "semantic" if done else ("max_silence" if rules.semantic else "silence")
