@@ -43,7 +43,8 @@ Decisions, and why (numbers from ``scripts/measure_turn_signals.py`` on the spok
   of p(t) * p(end | t) (three more one-token steps from the cached prefix: ~+35 ms on 1 thread).
   Both reach AUC 0.90 (transcripts) and ~1.00 (written text); with ``looks_unfinished`` as a veto,
   ``closed`` is the one with a threshold (0.05) that let no paused utterance of the set commit while
-  16 of 28 complete questions still committed at once, so it is the default (``lookahead=True``).
+  16 of 28 complete questions still committed at once, so it is the default (``lookahead=True``;
+  live, the threshold is now 0.08: ``voicecli.text.endofturn``).
 - **Context, on its own instance: the system prompt and the last exchange only** (``context_messages``
   2; on the chat's, the whole window the reply is given, already in its cache): what the
   assistant just said is what makes a short answer complete: "Ten minutes" scores 0.0001 alone and

@@ -29,7 +29,13 @@ given the words so far and the conversation before them (``voicecli.llm.eot.Llam
 ``looks_done(text, p)`` combines the two as measured best on the spoken turn-taking set
 (``scripts/measure_turn_signals.py``): the words must not look unfinished (a veto), and the score must
 reach ``LM_DONE_THRESHOLD``. With a 200 ms commit for a done-looking transcript and 1.2 s otherwise,
-no paused utterance of the set was taken over and 16 of 28 complete questions committed at once.
+no paused utterance of the set was taken over and 16 of 28 complete questions committed at once
+(offline, on transcripts of the audio cut at the pause). Live, at 0.05 (``scripts/bench_turns.py``)
+two of 28 paused utterances were taken over: their first halves heard as whole sentences scoring
+0.07-0.09 ("What is the carpet?" for "What is the capital of ...", "My favorite color is blue." with
+"What is yours?" after it). At 0.08 none was, and the median voice-to-voice on complete questions
+stayed where it was (547 → 543 ms, one run each); two complete questions ("What color is the sky?",
+"Remind me to call my sister tonight.") and three paused utterances waited for the long silence.
 """
 
 from __future__ import annotations
@@ -110,7 +116,7 @@ def unsure_end(text: str, alternatives: tuple[str, ...] | list[str] = ()) -> boo
     return False
 
 
-LM_DONE_THRESHOLD = 0.05  # for LlamaEndOfTurn's default score (with look-ahead); from the benchmark
+LM_DONE_THRESHOLD = 0.08  # for LlamaEndOfTurn's default score (with look-ahead); from the benchmark (above)
 
 
 def looks_done(text: str, probability: float | None = None, threshold: float = LM_DONE_THRESHOLD) -> bool:
