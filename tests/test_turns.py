@@ -137,6 +137,20 @@ def test_over_a_held_reply_a_short_gap_is_not_judged_the_words_go_on():
     assert acts(log)[:3] == [(Act.PAUSE, None), (Act.ANALYZE, None), (Act.INTERRUPT, None)]
 
 
+def test_each_hold_the_reply_went_on_from_asks_a_longer_voice_before_the_next():
+    taker = _replying()  # barge_in_ms 120, hold_backoff_ms 64, at most 3 times
+    nothing = lambda spoken: {"empty": True}  # noqa: E731  (its own echo, heard as nothing)
+    for held, voice in enumerate((4, 6, 8, 10, 10), start=1):  # blocks of 32 ms: 120, 184, 248, 312, 312 ms
+        short = run(taker, [("speech", voice - 1), ("silence", 12)], judge=nothing)
+        assert short == [], voice  # a voice shorter than the bar holds nothing now
+        log = run(taker, [("speech", voice), ("silence", 12)], judge=nothing)
+        assert acts(log)[0] == (Act.PAUSE, None) and acts(log)[-1] == (Act.RESUME, None)
+        assert taker.resumes == held
+    taker.reply_finished()
+    taker.reply_started()  # the next reply starts with the short bar again
+    assert acts(run(taker, [("speech", 4), ("silence", 12)], judge=nothing))[0] == (Act.PAUSE, None)
+
+
 def test_nothing_transcribable_resumes_too():
     judge = lambda spoken: {"empty": True}  # noqa: E731
     log = run(_replying(), [("speech", 10), ("silence", 9)], judge=judge)

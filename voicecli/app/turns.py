@@ -19,6 +19,7 @@ stream time only, so a test drives it with a script.
           a request, a question, words from a voice that lasted ("wait, stop") ─▶ INTERRUPT:
           they are the user's next turn
         no speech follows within false_start_ms, nothing sounds (a cough, a knock) ─▶ RESUME
+      each RESUME asks the next hold of the same reply for hold_backoff_ms more of voice
 
 Why pause first and decide after: stopping within ~300 ms of the user's first sound leaves no time
 to know what the sound was. Holding costs nothing if it was nothing: the reply picks up where it
@@ -71,6 +72,12 @@ class TurnRules:
     barge_in_threshold: float = 0.35
     hold_analyze_ms: float = 250.0  # silence before the words over a held reply are judged (see below)
     false_start_ms: float = 600.0  # no speech this long after a hold: it was nothing, go on
+    # each hold the reply went on from asks this much longer a voice before the next hold of the same reply
+    # (at most ``max_holds_backoff`` times): one reply held itself 9 times on its own words in 20 echo-only
+    # replies (scripts/bench_duplex.py), its canceller leaking each time it went on; a voice that wants the
+    # turn lasts, and a leak of the echo does not
+    hold_backoff_ms: float = 64.0
+    max_holds_backoff: int = 3
 
 
 class TurnTaker:
@@ -79,6 +86,7 @@ class TurnTaker:
     def __init__(self, rules: TurnRules | None = None):
         self.rules = rules or TurnRules()
         self.assistant_speaking = False  # a confirmed reply is playing (or about to)
+        self.resumes = 0
         self._reset_utterance()
 
     def _reset_utterance(self) -> None:
@@ -91,6 +99,7 @@ class TurnTaker:
     def reply_started(self) -> None:
         """A reply was confirmed (or committed): from now on, the user's voice is a barge-in."""
         self.assistant_speaking = True
+        self.resumes = 0  # holds this reply went on from (see ``TurnRules.hold_backoff_ms``)
         self._reset_utterance()
 
     def reply_finished(self) -> None:
@@ -138,8 +147,7 @@ class TurnTaker:
             if self.paused_at is None:
                 return []
             if empty or backchannel:
-                self._reset_utterance()
-                return [Action(Act.RESUME)]
+                return self._resume()
             self.interrupting = True
             self.paused_at = None
             out.append(Action(Act.INTERRUPT))
@@ -168,7 +176,7 @@ class TurnTaker:
     def _while_replying(self, speaking: bool, silence_ms: float, voiced_ms: float, now_s: float) -> list[Action]:
         r = self.rules
         if self.paused_at is None:
-            if voiced_ms >= r.barge_in_ms:
+            if voiced_ms >= r.barge_in_ms + r.hold_backoff_ms * min(self.resumes, r.max_holds_backoff):
                 self.paused_at = now_s
                 self.phase = "talking"
                 return [Action(Act.PAUSE)]
@@ -185,9 +193,13 @@ class TurnTaker:
             # not one: a soft first syllable held the reply and the endpointer counts speech only from the
             # loud part (and 250 ms of it), which under load came after 600 ms: the reply went on and the
             # words were heard from their second syllable ("Remind me to" as "In mind, meet a")
-            self._reset_utterance()
-            return [Action(Act.RESUME)]
+            return self._resume()
         return []
+
+    def _resume(self) -> list[Action]:
+        self.resumes += 1
+        self._reset_utterance()
+        return [Action(Act.RESUME)]
 
     def _end(self, act: Act, turn_end: str) -> Action:
         self.phase = "ended"
