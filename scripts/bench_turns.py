@@ -38,7 +38,8 @@ from voicecli.text.wer import corpus_wer, wer  # noqa: E402
 
 ONSET = 10 ** (-50 / 20)
 SWEEP = [("turn 150 ms", ["--turn-silence-ms", "150"]), ("turn 200 ms (default)", []),
-         ("turn 300 ms", ["--turn-silence-ms", "300"]), ("grammar only", ["--eot-threshold", "0"]),
+         ("turn 300 ms", ["--turn-silence-ms", "300"]), ("score 0.05", ["--eot-threshold", "0.05"]),
+         ("grammar only", ["--eot-threshold", "0"]),
          ("silence only, 500 ms", ["--turn-silence-ms", "500", "--end-silence-ms", "500"])]
 
 
