@@ -33,6 +33,7 @@ from voicecli.config.parse import Option, env_name, parse
 from voicecli.config.paths import config_path, models_dir
 from voicecli.errors import VoicecliError
 from voicecli.text.chunking import STRATEGIES
+from voicecli.text.endofturn import LM_DONE_THRESHOLD
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -134,9 +135,9 @@ class Settings:
     end_silence_ms: float = option(1200.0, "Silence that ends your turn in any case, e.g. after \"set a timer "
                                    "for...\" (the upper bound).", {TALK}, panel=P_LISTEN, low=32, high=10000,
                                    unit="milliseconds", example="1200")
-    eot_threshold: float = option(0.08, "How sure the embedded language model must be that your words are a whole "
-                                  "turn (0: their grammar alone decides).", {TALK}, panel=P_LISTEN, low=0, high=1,
-                                  example="0.08")
+    eot_threshold: float = option(LM_DONE_THRESHOLD, "How sure the embedded language model must be that your words "
+                                  "are a whole turn (0: their grammar alone decides).", {TALK}, panel=P_LISTEN, low=0,
+                                  high=1, example=str(LM_DONE_THRESHOLD))
     min_speech_ms: float = option(250.0, "Shortest sound taken as speech.", {TALK}, panel=P_LISTEN, low=0,
                                   high=5000, unit="milliseconds", example="250")
     pre_roll_ms: float = option(300.0, "Audio kept from before speech was detected.", {TALK}, panel=P_LISTEN,
