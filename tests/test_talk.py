@@ -404,6 +404,10 @@ def test_drop_repeat_cuts_a_transcript_that_starts_over():
     assert drop_repeat("who wrote the novel pride in prejudice, who wrote The") == (
         "who wrote the novel pride in prejudice,")
     assert drop_repeat("what is five minus one. What is 5 minus") == "what is five minus one."  # bench_turns
+    assert drop_repeat("and I'd like to listen to some quiet music. And I") == (  # bench_duplex: "I" of "I'd"
+        "and I'd like to listen to some quiet music.")
+    assert drop_repeat("Play some music. Play s") == "Play some music."
+    assert drop_repeat("Play some music. Play t") == "Play some music. Play t"  # not the start cut short: kept
     assert drop_repeat("Call my mom. Call my dad.") == "Call my mom. Call my dad."  # a whole sentence: kept
     assert drop_repeat("Tell me, tell me a story.") == "Tell me, tell me a story."  # ends its sentence: kept
     for keep in ("What is the capital of France?", "I said no, no, no.", "Bye bye.", "the the cat sat"):
