@@ -407,6 +407,9 @@ def test_drop_repeat_cuts_a_transcript_that_starts_over():
     assert drop_repeat("and I'd like to listen to some quiet music. And I") == (  # bench_duplex: "I" of "I'd"
         "and I'd like to listen to some quiet music.")
     assert drop_repeat("Play some music. Play s") == "Play some music."
+    assert drop_repeat("I'd like to listen to some quiet music. I'd") == "I'd like to listen to some quiet music."
+    assert drop_repeat("Stop it now. Stop.") == "Stop it now. Stop."  # a word said again, whole: kept
+    assert drop_repeat("Yes, I do. Yes") == "Yes, I do. Yes"  # too short to be Whisper starting over
     assert drop_repeat("Play some music. Play t") == "Play some music. Play t"  # not the start cut short: kept
     assert drop_repeat("Call my mom. Call my dad.") == "Call my mom. Call my dad."  # a whole sentence: kept
     assert drop_repeat("Tell me, tell me a story.") == "Tell me, tell me a story."  # ends its sentence: kept

@@ -237,16 +237,17 @@ def drop_repeat(text: str) -> str:
     to call my mother tomorrow morning. Remind me", "who wrote the novel Pride and Prejudice, who wrote
     The": 3 of the 120 barge-in transcripts of five ``scripts/bench_duplex.py`` runs, with echo and
     without). Numbers compare as words: "What is five minus one. What is 5 minus" (the turn-taking set).
-    The last word of an unfinished tail may be cut short: "and I'd like to listen to some quiet music.
-    And I" (a barge-in over the echo, ``scripts/bench_duplex.py``).
+    The last word of an unfinished tail may be cut short, and after four words or more the tail may be
+    one word: "and I'd like to listen to some quiet music. And I", "I'd like to listen to some quiet
+    music. I'd" (barge-ins over the echo, ``scripts/bench_duplex.py``).
     """
     words = text.split()
     norm = [_as_words(w.lower().strip(".,!?;:'\"")) for w in words]
-    for cut in range(2, len(words) - 1):
+    for cut in range(2, len(words)):
         tail = norm[cut:]
-        if len(tail) < 2:
-            continue
         unfinished = words[cut - 1][-1:] in ".?!," and words[-1][-1:] not in ".?!"
+        if len(tail) < (1 if unfinished and cut >= 4 else 2):
+            continue
         if norm[: len(tail)] == tail and (len(tail) * 2 >= cut or unfinished):
             return " ".join(words[:cut])
         if unfinished and tail[-1] and norm[: len(tail) - 1] == tail[:-1] and norm[len(tail) - 1].startswith(tail[-1]):
