@@ -8,6 +8,11 @@ Decisions:
   (Piper adds none between separate calls).
 - The first synthesis after loading is about twice as slow (onnxruntime warms up), so ``warm_up()``
   synthesises one short phrase at start-up, before the user is waiting.
+- Piper begins every synthesis with 25-60 ms of near silence (the embedded voice: under -70 dBFS
+  until the first phoneme). Before the first chunk of a reply that is latency the user hears as
+  silence, and between chunks it lengthens the gap, so it is cut (``trim_lead``) to ``LEAD_KEEP_MS``
+  before the first sample above ``QUIET``: nothing audible is lost, and no click (the kept lead
+  is below -60 dBFS).
 """
 
 from __future__ import annotations
@@ -23,6 +28,16 @@ import numpy as np
 from voicecli.errors import ModelMissing, VoicecliError
 
 _SENTENCE_END = re.compile(r"""[.!?。！？…]["'”’)\]]*$""")
+QUIET = 10 ** (-60 / 20)  # below this (-60 dBFS) a synthesis has not begun to sound
+LEAD_KEEP_MS = 10.0  # kept before the first sample that sounds
+
+
+def trim_lead(audio: np.ndarray, rate: int, *, keep_ms: float = LEAD_KEEP_MS, quiet: float = QUIET) -> np.ndarray:
+    """``audio`` from ``keep_ms`` before its first sample above ``quiet`` (all of it if none is)."""
+    loud = np.flatnonzero(np.abs(audio) > quiet)
+    if not len(loud):
+        return audio
+    return audio[max(0, int(loud[0]) - int(rate * keep_ms / 1000.0)):]
 
 
 class PiperTTS:
@@ -77,7 +92,7 @@ class PiperTTS:
             parts = [c.audio_float_array for c in self.voice.synthesize(text, syn_config=self._syn)]
         if not parts:
             return np.zeros(0, dtype=np.float32)
-        audio = np.concatenate(parts) * self.gain
+        audio = trim_lead(np.concatenate(parts) * self.gain, self.sample_rate)
         np.clip(audio, -1.0, 1.0, out=audio)
         if _SENTENCE_END.search(text):
             audio = np.concatenate([audio, self.sentence_pause])
