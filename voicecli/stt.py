@@ -246,11 +246,11 @@ def drop_repeat(text: str) -> str:
     for cut in range(2, len(words)):
         tail = norm[cut:]
         unfinished = words[cut - 1][-1:] in ".?!," and words[-1][-1:] not in ".?!"
-        if len(tail) < (1 if unfinished and cut >= 4 else 2):
+        if len(tail) < (1 if unfinished and cut >= 4 else 2) or norm[: len(tail) - 1] != tail[:-1]:
             continue
-        if norm[: len(tail)] == tail and (len(tail) * 2 >= cut or unfinished):
-            return " ".join(words[:cut])
-        if unfinished and tail[-1] and norm[: len(tail) - 1] == tail[:-1] and norm[len(tail) - 1].startswith(tail[-1]):
+        started, said = norm[len(tail) - 1], tail[-1]  # the start's word there, and the tail's last
+        if (started == said and (len(tail) * 2 >= cut or unfinished)) or (
+                unfinished and said and started.startswith(said)):  # cut short
             return " ".join(words[:cut])
     return text
 

@@ -33,8 +33,9 @@ import numpy as np
 
 from voicecli.errors import ModelMissing, VoicecliError
 
-_SENTENCE_END = re.compile(r"""[.!?。！？…]["'”’)\]]*$""")
-_PUNCTUATED = re.compile(r"""[.!?。！？…,;:，；：]["'”’)\]]*$""")
+_CLOSERS = r"""["'”’)\]]*$"""  # quotes and brackets that may follow the last punctuation mark
+_SENTENCE_END = re.compile(r"[.!?。！？…]" + _CLOSERS)
+_PUNCTUATED = re.compile(r"[.!?。！？…,;:，；：]" + _CLOSERS)  # a sentence or a clause ends here
 QUIET = 10 ** (-60 / 20)  # below this (-60 dBFS) a synthesis is not sounding
 LEAD_KEEP_MS = 10.0  # kept before the first sample that sounds
 TAIL_KEEP_MS = 150.0  # kept after the last one, where the chunk ends a clause or a sentence

@@ -43,7 +43,7 @@ from voicecli.engine.speaker import Gate
 from voicecli.engine.turn import TurnResult
 from voicecli.engine.types import Audio, Heard
 from voicecli.stt import WhisperSTT
-from voicecli.text.endofturn import cuts_in, is_backchannel, looks_done, looks_unfinished, unsure_end
+from voicecli.text.endofturn import cuts_in, is_backchannel, looks_done, may_end
 from voicecli.text.wer import normalize, wer
 
 # A goodbye is a short utterance made only of farewell and politeness words, with at least one farewell in
@@ -212,7 +212,7 @@ class TalkLoop:
         log.debug("words %r (%.0f ms) or %r", text, stt_ms, alternatives)
         self.words = _Words(text, stt_ms, until)
         empty = not text or self._echo(text)
-        plausible = not empty and not looks_unfinished(text) and not unsure_end(text, alternatives)
+        plausible = not empty and may_end(text, alternatives)
         over_reply = self.taker.assistant_speaking and not self.taker.interrupting
         if over_reply:
             # how long the user has spoken: from where the endpointer heard the voice (on AEC3's output,
@@ -344,7 +344,7 @@ class TalkLoop:
         heard = np.concatenate([x for p in parts for x in (p, gap)][:-1])
         text, stt_ms, alternatives = self._transcribe(Audio(heard, RATE))
         rules = self.taker.rules
-        done = (bool(text) and rules.semantic and not looks_unfinished(text) and not unsure_end(text, alternatives)
+        done = (bool(text) and rules.semantic and may_end(text, alternatives)
                 and self.judge(text, self.session.engine.prompt_so_far, False))
         wait_s = (rules.commit_ms if done else rules.max_silence_ms) / 1000.0
         turn_end = "semantic" if done else ("max_silence" if rules.semantic else "silence")

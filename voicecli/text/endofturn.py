@@ -116,6 +116,13 @@ def unsure_end(text: str, alternatives: tuple[str, ...] | list[str] = ()) -> boo
     return False
 
 
+def may_end(text: str, alternatives: tuple[str, ...] | list[str] = ()) -> bool:
+    """The words can end a turn here: their grammar allows it (not ``looks_unfinished``) and no reading
+    almost as likely stops short of their last words (not ``unsure_end``). The live loop and a file
+    answered whole decide with this same test."""
+    return not looks_unfinished(text) and not unsure_end(text, alternatives)
+
+
 LM_DONE_THRESHOLD = 0.08  # for LlamaEndOfTurn's default score (with look-ahead); from the benchmark (above)
 
 
