@@ -39,6 +39,7 @@ from voicecli.audio.signal import resample
 from voicecli.audio.vad import has_speech
 from voicecli.engine.types import Audio
 from voicecli.errors import ModelMissing, VoicecliError
+from voicecli.text.endofturn import looks_unfinished
 from voicecli.text.wer import number_words
 
 SAMPLE_RATE = 16000
@@ -239,7 +240,10 @@ def drop_repeat(text: str) -> str:
     without). Numbers compare as words: "What is five minus one. What is 5 minus" (the turn-taking set).
     The last word of an unfinished tail may be cut short, and after four words or more the tail may be
     one word: "and I'd like to listen to some quiet music. And I", "I'd like to listen to some quiet
-    music. I'd" (barge-ins over the echo, ``scripts/bench_duplex.py``).
+    music. I'd" (barge-ins over the echo, ``scripts/bench_duplex.py``). After two repeated words or more
+    the last may be another word, when the tail stops where no sentence can end: "who wrote a novel
+    pride in prejudice. Who wrote the" (a barge-in, the same benchmark); "Turn on the lights. Turn on
+    the fan" ends a sentence, and is kept.
     """
     words = text.split()
     norm = [_as_words(w.lower().strip(".,!?;:'\"")) for w in words]
@@ -250,7 +254,8 @@ def drop_repeat(text: str) -> str:
             continue
         started, said = norm[len(tail) - 1], tail[-1]  # the start's word there, and the tail's last
         if (started == said and (len(tail) * 2 >= cut or unfinished)) or (
-                unfinished and said and started.startswith(said)):  # cut short
+                unfinished and said and started.startswith(said)) or (  # cut short
+                unfinished and len(tail) >= 3 and looks_unfinished(" ".join(words[cut:]))):  # another word, no end
             return " ".join(words[:cut])
     return text
 
