@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from voicecli.tts import LEAD_KEEP_MS, SEAM_KEEP_MS, TAIL_KEEP_MS, trim
+from voicecli.tts import LEAD_KEEP_MS, QUIET, SEAM_KEEP_MS, TAIL_KEEP_MS, trim
 
 RATE = 22050
 AUDIBLE = 10 ** (-50 / 20)
@@ -35,16 +35,17 @@ def test_audio_that_sounds_from_end_to_end_or_never_is_kept_whole():
     np.testing.assert_array_equal(trim(quiet, RATE), quiet)
 
 
-def edges_ms(audio: np.ndarray, rate: int) -> tuple[float, float]:
-    """Milliseconds of inaudible audio (under -50 dBFS) before the voice and after it."""
-    loud = np.flatnonzero(np.abs(audio) > AUDIBLE)
+def edges_ms(audio: np.ndarray, rate: int, level: float = AUDIBLE) -> tuple[float, float]:
+    """Milliseconds of audio under ``level`` (-50 dBFS: inaudible) before the voice and after it."""
+    loud = np.flatnonzero(np.abs(audio) > level)
     return loud[0] / rate * 1000, (len(audio) - 1 - loud[-1]) / rate * 1000
 
 
 @pytest.mark.models
 def test_a_piper_chunk_sounds_from_its_start_and_pauses_as_its_end_calls_for():
-    """Measured before the cut (the embedded voice): 33-63 ms before the first sample above -50 dBFS,
-    120-190 ms after the last one for a chunk cut between words, 260 ms after "Sure,"."""
+    """Measured before the cut (the embedded voice, as ``trim_silence=False`` keeps it): 33-63 ms before
+    the first sample above -50 dBFS, 120-190 ms after the last one for a chunk cut between words, 260 ms
+    after "Sure,"."""
     from voicecli.config import resolve_model
     from voicecli.tts import PiperTTS
 
@@ -54,7 +55,12 @@ def test_a_piper_chunk_sounds_from_its_start_and_pauses_as_its_end_calls_for():
                            ("Sure,", TAIL_KEEP_MS), ("Five.", TAIL_KEEP_MS + pause_ms),
                            ("Hello!", TAIL_KEEP_MS + pause_ms)):
         audio = tts.synthesize(text)
-        before, after = edges_ms(audio, tts.sample_rate)
-        assert before <= LEAD_KEEP_MS + 15, text
-        assert after_ms - 5 <= after <= after_ms + 40, (text, after)  # kept after the last sample above -60 dBFS
-        assert len(audio) / tts.sample_rate >= 0.3  # the words are all there
+        before, after = edges_ms(audio, tts.sample_rate, QUIET)  # around the first and last sample the cut keeps
+        assert before <= LEAD_KEEP_MS + 1, (text, before)
+        # as asked, or less where Piper's own tail was shorter (after "Hello!" it sometimes is: Piper's
+        # durations vary from take to take)
+        assert SEAM_KEEP_MS - 1 <= after <= after_ms + 1, (text, after)
+        assert before + after + 200 <= len(audio) / tts.sample_rate * 1000  # the words are all there
+    tts.trim_silence = False  # as `voicecli talk` over an echo canceller: Piper's own silences kept
+    before, after = edges_ms(tts.synthesize("A week is approximately"), tts.sample_rate, QUIET)
+    assert before >= LEAD_KEEP_MS + 10 and after >= SEAM_KEEP_MS + 20, (before, after)

@@ -31,6 +31,7 @@ from voicecli.config import Settings
 from voicecli.errors import VoicecliError
 from voicecli.llm.eot import LlamaEndOfTurn
 from voicecli.llm.local import LlamaCppLLM
+from voicecli.tts import PiperTTS
 
 
 def rules_from(s: Settings) -> TurnRules:
@@ -80,6 +81,8 @@ def talk(settings: Settings, console: Console) -> None:
         tap = collections.deque() if aec is not None else None
     barge_in = barge_in_default(settings, aec)
     session = Session(settings, console, need_stt=True, tap=tap)
+    if aec is not None and barge_in and isinstance(session.tts, PiperTTS):
+        session.tts.trim_silence = False  # its pauses let a voice over the reply through (voicecli.tts)
     timeline = Timeline()  # restarted below, when the input starts: the conversation's zero
     recorder = None
     if settings.conversation_wav is not None:
