@@ -22,10 +22,10 @@ Decisions:
 - Except when the user may cut in over an echo canceller (``voicecli talk`` on speakers: ``trim_silence``
   False). There the pauses between chunks are where a voice over the reply gets through the
   canceller whole: AEC3 damps a voice while the reply sounds, and the endpointer hears it in the next
-  pause. With the silences cut, ``scripts/bench_duplex.py --only barge --barge-repeats 2`` went from
-  speaker quiet 186 ms after the user's onset and interrupting words' WER 1.23x that without echo to
-  365-377 ms and 4.0x (two runs; Piper's lead cut alone: 328 ms, 2.6x), as the reference ran with
-  ~70 ms gaps instead of ~170-310 ms.
+  pause. ``scripts/bench_duplex.py --only barge --barge-repeats 2``, pooled over the runs of one day:
+  with the silences kept (four runs), the speaker quiet 267 ms after the user's onset (median) and
+  the interrupting words' WER 2.44x that without echo; with them cut (two runs), 365 ms and 4.0x, as
+  the reference ran with ~70 ms gaps instead of ~170-310 ms (README, "Full duplex on speakers").
 """
 
 from __future__ import annotations
