@@ -247,15 +247,17 @@ def drop_repeat(text: str) -> str:
     """
     words = text.split()
     norm = [_as_words(w.lower().strip(".,!?;:'\"")) for w in words]
+    open_end = words[-1][-1:] not in ".?!" if words else False  # the transcript stops mid-sentence
     for cut in range(2, len(words)):
         tail = norm[cut:]
-        unfinished = words[cut - 1][-1:] in ".?!," and words[-1][-1:] not in ".?!"
+        unfinished = open_end and words[cut - 1][-1:] in ".?!,"  # a tail after a stop or a comma, left open
         if len(tail) < (1 if unfinished and cut >= 4 else 2) or norm[: len(tail) - 1] != tail[:-1]:
             continue
         started, said = norm[len(tail) - 1], tail[-1]  # the start's word there, and the tail's last
-        if (started == said and (len(tail) * 2 >= cut or unfinished)) or (
-                unfinished and said and started.startswith(said)) or (  # cut short
-                unfinished and len(tail) >= 3 and looks_unfinished(" ".join(words[cut:]))):  # another word, no end
+        said_again = started == said and (len(tail) * 2 >= cut or unfinished)
+        cut_short = unfinished and bool(said) and started.startswith(said)
+        left_open = unfinished and len(tail) >= 3 and looks_unfinished(" ".join(words[cut:]))  # another last word
+        if said_again or cut_short or left_open:
             return " ".join(words[:cut])
     return text
 
