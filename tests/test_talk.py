@@ -410,6 +410,8 @@ def test_drop_repeat_cuts_a_transcript_that_starts_over():
     assert drop_repeat("I'd like to listen to some quiet music. I'd") == "I'd like to listen to some quiet music."
     assert drop_repeat("who wrote a novel pride in prejudice. Who wrote the") == (  # bench_duplex, over the echo
         "who wrote a novel pride in prejudice.")
+    assert drop_repeat("Remind me to call my mother tomorrow morning. Reminds me") == (  # bench_duplex
+        "Remind me to call my mother tomorrow morning.")
     assert drop_repeat("Turn on the lights. Turn on the fan") == "Turn on the lights. Turn on the fan"  # can end: kept
     assert drop_repeat("Stop it now. Stop.") == "Stop it now. Stop."  # a word said again, whole: kept
     assert drop_repeat("Yes, I do. Yes") == "Yes, I do. Yes"  # too short to be Whisper starting over

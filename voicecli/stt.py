@@ -243,10 +243,11 @@ def drop_repeat(text: str) -> str:
     music. I'd" (barge-ins over the echo, ``scripts/bench_duplex.py``). After two repeated words or more
     the last may be another word, when the tail stops where no sentence can end: "who wrote a novel
     pride in prejudice. Who wrote the" (a barge-in, the same benchmark); "Turn on the lights. Turn on
-    the fan" ends a sentence, and is kept.
+    the fan" ends a sentence, and is kept. Words compare without a plural or third-person "s" (``_stem``):
+    "Remind me to call my mother tomorrow morning. Reminds me" (a barge-in, the same benchmark).
     """
     words = text.split()
-    norm = [_as_words(w.lower().strip(".,!?;:'\"")) for w in words]
+    norm = [_stem(_as_words(w.lower().strip(".,!?;:'\""))) for w in words]
     open_end = words[-1][-1:] not in ".?!" if words else False  # the transcript stops mid-sentence
     for cut in range(2, len(words)):
         tail = norm[cut:]
@@ -260,6 +261,12 @@ def drop_repeat(text: str) -> str:
         if said_again or cut_short or left_open:
             return " ".join(words[:cut])
     return text
+
+
+def _stem(word: str) -> str:
+    """``word`` without a final "s" when four letters or more remain ("reminds" → "remind"; "is", "its"
+    and "was" stay as they are)."""
+    return word[:-1] if len(word) >= 5 and word.endswith("s") else word
 
 
 def _as_words(word: str) -> str:
