@@ -81,7 +81,7 @@ def test_a_drifting_clock_is_measured_and_the_path_holds_once_it_is_undone():
 def test_under_words_said_over_a_drifting_echo_little_of_it_is_left():
     """What ``cleaned`` leaves of the reply after the onset, with the reply still playing (as in the
     double talk before it is held), when the microphone's clock drifts. With the path fitted across
-    it instead (the code before the drift was undone), ~9 dB; through the virtual devices, that was
+    it instead (the code before the drift was undone), 7 dB; through the virtual devices, that was
     what misread the first words ("It's clean, hot rainbows formed" for "Explain how a rainbow is formed").
     Without a voice, the onset search finds none and ``cleaned`` starts at the onset given, less its lead."""
     played = np.concatenate([np.zeros(RATE // 2, np.float32), reply()])

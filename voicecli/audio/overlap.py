@@ -27,8 +27,8 @@ France" began "Find me a simple recipe"). The same signal could not tell the ass
 sooner: over the echo alone it crossed that bar several times a reply.
 
 The echo path drifts: the microphone's clock and the speaker's are not the same clock (through the
-virtual devices, PulseAudio's loopback adjusts its rate to hold its latency), and the echo falls 2-4 samples
-further behind the reference every second. A path fitted on 0.6 s took out ~26 dB of the echo inside
+virtual devices, PulseAudio's loopback adjusts its rate to hold its latency), and the echo falls 2-4
+samples further behind the reference every second. A path fitted on 0.6 s took out ~26 dB of the echo inside
 that stretch, ~8 dB 0.25 s after it and ~3 dB a second later; fitted across 2 s, ~10 dB everywhere.
 So ``cleaned()`` measures the drift first (``clock_drift``: the delay of successive 150 ms blocks of
 the reply before the user spoke, by cross-correlation, and a robust line through them) and plays the
@@ -45,11 +45,12 @@ Before the drift was undone, the path was fitted across the double talk (0.6 s b
 the rest of the utterance) to follow the drift: on 16 barge-in trials that took the interrupting
 words' error rate from 0.37-0.39 (fitted before the onset, drifting) to 0.18-0.21; in the loop, with
 the hold decided sooner as well (``TurnRules.barge_in_threshold``), the barge-in benchmark's
-interrupting words went from 0.23-0.32 to 0.14-0.19 (0.098 with no echo), then to 0.107 (0.074 with
-no echo) with the drift undone (``scripts/bench_duplex.py --only barge --barge-repeats 2``, one run).
+interrupting words went from 0.23-0.32 to 0.14-0.19 (0.098 with no echo); with the drift undone,
+0.111 against 0.082 with no echo, pooled over three runs of ``scripts/bench_duplex.py --only barge
+--barge-repeats 2`` (48 trials; the four runs before it: 0.200 against 0.082).
 
-The filter is 1024 taps (64 ms): a room's reverberant tail is longer and stays; on the simulated room of ``tests/test_aec.py`` (a 250 ms tail 6 dB under the direct echo)
-the words were transcribed as well as from AEC3's output (0-0.25 word error rate on four utterances).
+The filter is 1024 taps (64 ms): a room's reverberant tail is longer and stays; on the simulated room
+of ``tests/test_aec.py`` (a 250 ms tail 6 dB under the direct echo) the words were transcribed as well as from AEC3's output (0-0.25 word error rate on four utterances).
 """
 
 from __future__ import annotations
@@ -108,10 +109,11 @@ class EchoHistory:
         earlier finds where the user's speech really starts (Silero on the subtracted signal: the
         speech that runs up to ``onset_s``); the path used is fitted on the ``fit_s`` before that, with
         the reference at the microphone's clock (``clock_drift``, ``warp``; when the drift cannot be
-        told, from there to ``to_s``), and the audio starts ``lead_s`` before it. When the reply was silent over that first
-        stretch (it had only just begun, or a chunk was late), the first path is fitted on everything
-        before the onset; when it was silent throughout, there is no echo to take out and the microphone
-        is returned as it was heard (AEC3's output would still damp it). None when too little is kept.
+        told, from there to ``to_s``), and the audio starts ``lead_s`` before it. When the reply was
+        silent over that first stretch (it had only just begun, or a chunk was late), the first path is
+        fitted on everything before the onset; when it was silent throughout, there is no echo to take
+        out and the microphone is returned as it was heard (AEC3's output would still damp it). None
+        when too little is kept.
         """
         fit_n, back_n, lead_n = int(fit_s * RATE), int(look_back_s * RATE), int(lead_s * RATE)
         before = fit_n + lead_n + back_n  # the samples before the onset
@@ -128,7 +130,8 @@ class EchoHistory:
         start = look.start + _speech_start(first[look], floor) - lead_n  # the utterance, with its lead
         # drift known: the path from just before the user spoke holds; else follow it across the double talk
         ahead = drifts and _playing(ref[start - fit_n:start])
-        return _less_echo(mic[start - fit_n:], ref[start - fit_n:], fit_n if ahead else len(mic) - start + fit_n)[fit_n:]
+        fit = fit_n if ahead else len(mic) - start + fit_n
+        return _less_echo(mic[start - fit_n:], ref[start - fit_n:], fit)[fit_n:]
 
 
 MIN_DRIFT = 5e-5  # 0.8 samples a second: below it the reference is left as it is (see cleaned())
