@@ -412,6 +412,13 @@ def test_drop_repeat_cuts_a_transcript_that_starts_over():
         "who wrote a novel pride in prejudice.")
     assert drop_repeat("Remind me to call my mother tomorrow morning. Reminds me") == (  # bench_duplex
         "Remind me to call my mother tomorrow morning.")
+    assert drop_repeat("I would like to listen to some quiet music. I will like") == (  # bench_duplex
+        "I would like to listen to some quiet music.")
+    assert drop_repeat("who wrote the novel pride in prejudice, to wrote the") == (  # bench_duplex
+        "who wrote the novel pride in prejudice,")
+    assert drop_repeat("Turn on the lights. Turn off the") == "Turn on the lights."  # the price (the docstring)
+    assert drop_repeat("Turn on the lights. Turn off the fan.") == "Turn on the lights. Turn off the fan."
+    assert drop_repeat("Turn on the lights. Turn off the fan") == "Turn on the lights. Turn off the fan"
     assert drop_repeat("Turn on the lights. Turn on the fan") == "Turn on the lights. Turn on the fan"  # can end: kept
     assert drop_repeat("Stop it now. Stop.") == "Stop it now. Stop."  # a word said again, whole: kept
     assert drop_repeat("Yes, I do. Yes") == "Yes, I do. Yes"  # too short to be Whisper starting over
