@@ -2,9 +2,21 @@
 
 Ctrl-C during a reply stops the reply and the chat goes on; Ctrl-C (or end of input) at the prompt
 leaves; SIGTERM leaves after the reply under way is logged.
+
+At a terminal the prompt waits in ``select`` on the input and on a signal wake-up pipe, and reads the
+line only once it is there. A process-wide SIGINT may land in any thread that does not block it, here
+one of onnxruntime's or Piper's native threads: Python's handler then only notes it, and a main thread
+blocked in ``input()`` never wakes to raise ``KeyboardInterrupt`` (``tests/test_cli_signals.py``: Ctrl-C
+at the prompt left the chat waiting in 1 of 60 runs on a busy machine; a fault dump showed the main
+thread in ``input()``). Python's handler writes to the wake-up pipe from whichever thread it runs in.
 """
 
 from __future__ import annotations
+
+import os
+import select
+import signal
+import sys
 
 from rich.console import Console
 
@@ -18,7 +30,7 @@ def chat_loop(session: Session, console: Console) -> None:
     console.print("[dim]Type a message; /reset starts over, /quit leaves. Ctrl-C stops the reply.[/]")
     while not signals.terminating.is_set():
         try:
-            line = console.input("[bold cyan]you ›[/] ")
+            line = ask(console, "[bold cyan]you ›[/] ")
         except (EOFError, KeyboardInterrupt):
             console.print()
             return
@@ -36,3 +48,23 @@ def chat_loop(session: Session, console: Console) -> None:
             console.print(f"[yellow]Unknown command {text.split()[0]}; try /help.[/]")
         else:
             session.turn(text)  # a failure is one line and the conversation goes on
+
+
+def ask(console: Console, prompt: str) -> str:
+    """``console.input(prompt)``, woken by a signal whichever thread it lands in (see the module docstring)."""
+    if not sys.stdin.isatty():
+        return console.input(prompt)
+    console.print(prompt, end="")
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    before = signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+    try:
+        while True:
+            ready, _, _ = select.select([sys.stdin, wake_r], [], [])
+            if sys.stdin in ready:
+                return input()
+            os.read(wake_r, 512)  # a signal was noted in some thread: its handler runs here, in the main thread
+    finally:
+        signal.set_wakeup_fd(before)
+        os.close(wake_r)
+        os.close(wake_w)
