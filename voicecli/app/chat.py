@@ -4,11 +4,12 @@ Ctrl-C during a reply stops the reply and the chat goes on; Ctrl-C (or end of in
 leaves; SIGTERM leaves after the reply under way is logged.
 
 At a terminal the prompt waits in ``select`` on the input and on a signal wake-up pipe, and reads the
-line only once it is there. A process-wide SIGINT may land in any thread that does not block it, here
-one of onnxruntime's or Piper's native threads: Python's handler then only notes it, and a main thread
-blocked in ``input()`` never wakes to raise ``KeyboardInterrupt`` (``tests/test_cli_signals.py``: Ctrl-C
-at the prompt left the chat waiting in 1 of 60 runs on a busy machine; a fault dump showed the main
-thread in ``input()``). Python's handler writes to the wake-up pipe from whichever thread it runs in.
+line only once it is there. Ctrl-C at the prompt left the chat waiting in ``input()`` in 1 of 60 runs
+of ``tests/test_cli_signals.py`` on a busy machine (a fault dump showed the main thread there, after
+the ^C): most likely the process-wide SIGINT landed in another thread (onnxruntime and Piper keep
+native ones), where Python's handler only notes it, and a main thread blocked in ``input()`` never
+wakes to raise ``KeyboardInterrupt``. The handler writes to the wake-up pipe from whichever thread
+it runs in; 90 runs of that scenario under load with this prompt: no wait.
 """
 
 from __future__ import annotations
