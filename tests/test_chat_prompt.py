@@ -22,10 +22,18 @@ from rich.console import Console
 from voicecli.app.chat import ask
 
 
-def test_ctrl_c_in_another_thread_wakes_the_prompt(monkeypatch):
+@pytest.fixture
+def keyboard(monkeypatch):
+    """A terminal as the input: returns the fd that types into it."""
     master, slave = pty.openpty()
     terminal = os.fdopen(slave, "r")
     monkeypatch.setattr(sys, "stdin", terminal)
+    yield master
+    terminal.close()
+    os.close(master)
+
+
+def test_ctrl_c_in_another_thread_wakes_the_prompt(keyboard):
     worker_up, done = threading.Event(), threading.Event()
     worker = threading.Thread(target=lambda: (worker_up.set(), done.wait(10)), daemon=True)
     worker.start()
@@ -37,7 +45,7 @@ def test_ctrl_c_in_another_thread_wakes_the_prompt(monkeypatch):
         signal.pthread_kill(worker.ident, signal.SIGINT)  # taken by the worker, as a native thread may take it
         if not done.wait(3.0):  # the prompt did not wake: only a line would end its wait
             typed.set()
-            os.write(master, b"a line\n")
+            os.write(keyboard, b"a line\n")
 
     threading.Thread(target=press_ctrl_c_then_type, daemon=True).start()
     try:
@@ -46,19 +54,10 @@ def test_ctrl_c_in_another_thread_wakes_the_prompt(monkeypatch):
         assert not typed.is_set()  # woken by the signal, not by the line typed after it
     finally:
         done.set()
-        terminal.close()
-        os.close(master)
 
 
-def test_a_line_typed_at_the_prompt_is_returned(monkeypatch):
-    master, slave = pty.openpty()
-    terminal = os.fdopen(slave, "r")
-    monkeypatch.setattr(sys, "stdin", terminal)
+def test_a_line_typed_at_the_prompt_is_returned(keyboard):
     out = io.StringIO()
-    try:
-        os.write(master, b"What time is it?\n")
-        assert ask(Console(file=out), "you › ") == "What time is it?"
-        assert "you ›" in out.getvalue()
-    finally:
-        terminal.close()
-        os.close(master)
+    os.write(keyboard, b"What time is it?\n")
+    assert ask(Console(file=out), "you › ") == "What time is it?"
+    assert "you ›" in out.getvalue()

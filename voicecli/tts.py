@@ -22,7 +22,8 @@ Decisions:
 - Except when the user may cut in over an echo canceller (``voicecli talk`` on speakers: ``trim_silence``
   False). There the pauses between chunks are where a voice over the reply gets through the
   canceller whole: AEC3 damps a voice while the reply sounds, and the endpointer hears it in the next
-  pause. ``scripts/bench_duplex.py --only barge --barge-repeats 2``, pooled over the runs of one day:
+  pause. ``scripts/bench_duplex.py --only barge --barge-repeats 2``, pooled over the runs of one day
+  (before the echo's drift was undone in ``voicecli.audio.overlap``, which has lowered both since):
   with the silences kept (four runs), the speaker quiet 267 ms after the user's onset (median) and
   the interrupting words' WER 2.44x that without echo; with them cut (two runs), 365 ms and 4.0x, as
   the reference ran with ~70 ms gaps instead of ~170-310 ms (README, "Full duplex on speakers").

@@ -151,8 +151,7 @@ def clock_drift(mic: np.ndarray, ref: np.ndarray, *, block: int = 2400, step: in
         window = ref[s - max_lag:s + block]
         if float(np.mean(np.square(ref[s:s + block]))) < 1e-5:  # under -50 dBFS: too quiet to lock on
             continue
-        corr = np.abs(np.fft.irfft(np.conj(np.fft.rfft(mic[s:s + block], size)) * np.fft.rfft(window, size),
-                                   size)[:max_lag + 1])
+        corr = np.abs(_correlation(window, mic[s:s + block], size, max_lag + 1))
         i = int(np.argmax(corr))
         if 0 < i < max_lag:
             y0, y1, y2 = corr[i - 1:i + 2]
@@ -228,7 +227,7 @@ def fit_path(mic: np.ndarray, ref: np.ndarray, *, taps: int = 1024, pre: int = 3
     r = ref.astype(np.float64)
     n = len(x)
     size = 1 << int(np.ceil(np.log2(2 * n)))
-    corr = np.fft.irfft(np.fft.rfft(x, size) * np.conj(np.fft.rfft(r, size)), size)[: int(max_lag_s * RATE)]
+    corr = _correlation(x, r, size, int(max_lag_s * RATE))
     offset = max(0, int(np.argmax(np.abs(corr))) - pre)
     shifted = np.concatenate([np.zeros(offset), r])[:n]
     spectrum = np.fft.rfft(shifted, size)
@@ -237,6 +236,12 @@ def fit_path(mic: np.ndarray, ref: np.ndarray, *, taps: int = 1024, pre: int = 3
     index = np.abs(np.arange(taps)[:, None] - np.arange(taps)[None, :])
     system = auto[index] + loading * max(auto[0], 1e-12) * np.eye(taps)
     return np.linalg.solve(system, cross), offset
+
+
+def _correlation(x: np.ndarray, r: np.ndarray, size: int, n: int) -> np.ndarray:
+    """``c[d] = sum_t x[t + d] r[t]`` for ``d`` in ``[0, n)``, by FFTs of ``size`` (no wrap-around when
+    ``size`` >= ``len(x) + len(r)``): where ``r`` is found in ``x``, ``d`` samples later."""
+    return np.fft.irfft(np.fft.rfft(x, size) * np.conj(np.fft.rfft(r, size)), size)[:n]
 
 
 def echo_of(ref: np.ndarray, h: np.ndarray, offset: int) -> np.ndarray:
