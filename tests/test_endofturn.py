@@ -8,6 +8,7 @@ from voicecli.text.endofturn import (
     LM_DONE_THRESHOLD,
     EndOfTurnScorer,
     cuts_in,
+    endings,
     is_backchannel,
     looks_done,
     looks_unfinished,
@@ -108,6 +109,28 @@ def test_case_and_apostrophes_do_not_matter():
 ])
 def test_unsure_end(text, alternatives, unsure):
     assert unsure_end(text, alternatives) is unsure
+
+
+@pytest.mark.parametrize(("text", "alternatives", "expected"), [
+    # Whisper's best first, then the other readings that may end a turn, in Whisper's order
+    ("How many continents are near?", ("How many continents are there?",),
+     ["How many continents are near?", "How many continents are there?"]),
+    # a reading closed by a comma cannot end a turn; the same words closed by a question mark can
+    ("who painted the Mona Lisa,", ("Who painted the Mona Lisa?", "who painted the Mona Lisa"),
+     ["Who painted the Mona Lisa?"]),
+    # a wording already kept is not kept twice (the score reads the bare words)
+    ("set a timer for 5 minutes", ("Set a timer for 5 minutes", "Delta timer 45 minutes."),
+     ["set a timer for 5 minutes", "Delta timer 45 minutes."]),
+    # a reading another one cuts short where no sentence ends is out, and so is one that stops there
+    ("Please turn off the lights in the room.", ("Please turn off the lights in the...", "Please turn off the lights in the air."),
+     []),
+    # the best reading's grammar does not rule out another reading of the same length: the score judges it
+    # ("Set a Tyler 4", heard next to "Set a Tyler for" in the turn-taking set, scores under 0.001)
+    ("Set a timer for", ("Set a timer four.",), ["Set a timer four."]),
+    ("", (), []),
+])
+def test_endings(text, alternatives, expected):
+    assert endings(text, alternatives) == expected
 
 
 def test_the_protocol_is_runtime_checkable():

@@ -191,10 +191,10 @@ def test_on_a_busy_chat_model_it_gives_no_score_rather_than_wait():
         assert shared.probability("What is the capital of France?", SYSTEM, wait_s=0.05) is None
         judge = judge_with(shared, 0.05)
         # over the reply: the grammar alone decides, so an interruption does not wait for the reply
-        assert judge("What is the capital of France?", lambda: SYSTEM, True)
-        assert not judge("What is the capital of", lambda: SYSTEM, True)
+        assert judge(["What is the capital of France?"], lambda: SYSTEM, True) == "What is the capital of France?"
+        assert judge(["What is the capital of"], lambda: SYSTEM, True) is None
         # a new turn: no score (busy past TURN_WAIT_S) is not a whole turn, however finished it reads
-        assert not judge("What is the capital of France?", lambda: SYSTEM, False)
+        assert judge(["What is the capital of France?"], lambda: SYSTEM, False) is None
     finally:
         release.set()
         worker.join()
@@ -222,6 +222,26 @@ def test_a_new_turn_waits_for_the_chat_model_to_let_go_and_is_scored():
         worker = threading.Thread(target=discarded_start)
         worker.start()
         taken.wait(5)
-        assert judge(text, lambda: SYSTEM, False) is done  # "My favorite": read as done by the grammar alone
+        assert (judge([text], lambda: SYSTEM, False) == text) is done  # "My favorite": read as done by the grammar alone
         assert let_go.is_set()  # it was scored after the model let go, not decided without it
         worker.join()
+
+
+@pytest.mark.models
+def test_the_reading_the_model_finds_a_whole_turn_is_taken_and_a_paused_one_is_not(scorer):
+    from voicecli.app.loop import judge_with
+    from voicecli.text.endofturn import LM_DONE_THRESHOLD, endings
+
+    judge = judge_with(scorer, LM_DONE_THRESHOLD)
+    # readings tiny.en gave for complete questions of the turn-taking set: its best one, then the others
+    for best, alternatives, whole in [
+        ("How many continents are near?", ("How many continents are there?",), "How many continents are there?"),
+        ("who painted the Mona Lisa,", ("Who painted the Mona Lisa?",), "Who painted the Mona Lisa?"),
+        ("How many hours are in the case?", ("How many hours are we going to be?", "How many hours are in the day?"),
+         "How many hours are in the day?"),
+    ]:
+        assert judge(endings(best, alternatives), lambda: SYSTEM, False) == whole
+    # and for first halves before a pause, none of which may end the turn
+    for best, alternatives in [("What is 12 times?", ()), ("Remind me to buy milk.", ("Remind me to buy milk and...",)),
+                               ("How do you say for loin?", ("How do you say hello in?", "How do you say for loading?"))]:
+        assert judge(endings(best, alternatives), lambda: SYSTEM, False) is None

@@ -158,7 +158,8 @@ class FakeSession:
         return TurnResult(TurnRecord("adaptive", spoken=text))
 
 
-def make_loop(texts, *, barge_in=False, judge=lambda text, history, over_reply: True, rules=None, echo_guard=True):
+def make_loop(texts, *, barge_in=False, judge=lambda readings, history, over_reply: readings[0], rules=None,
+              echo_guard=True):
     session = FakeSession()
     loop = TalkLoop(session, ScriptedSTT(texts), ScriptedEndpointer(), TurnTaker(rules or TurnRules()), judge,
                     barge_in=barge_in, timeline=Timeline(), echo_guard=echo_guard)
@@ -201,6 +202,61 @@ def test_words_whisper_is_unsure_were_said_do_not_end_the_turn_on_the_short_sile
     assert all(t["text"] != "Please turn off the lights in the room." for t in session.turns)  # not even held
 
 
+def scores(table):
+    """A judge that takes the first reading whose score in ``table`` reaches 0.08, and notes what it was given."""
+    given = []
+
+    def judge(readings, history, over_reply):
+        given.append(list(readings))
+        return next((r for r in readings if table.get(r, 0.0) >= 0.08), None)
+
+    return judge, given
+
+
+def test_another_reading_of_the_words_that_is_a_whole_turn_ends_it_on_the_short_silence_and_is_answered():
+    # tiny.en heard "near" for "there"; its next reading is the question, and the score finds it whole
+    judge, given = scores({"How many continents are near?": 0.0007, "How many continents are there?": 0.16})
+    loop, session = make_loop({1: ("How many continents are near?", "How many continents are there?")}, judge=judge)
+    session.release.set()
+    loop.listen(blocks(("speech", 30), ("silence", 12)))
+    loop.wait_idle()
+    (turn,) = answered(session)
+    assert turn["text"] == "How many continents are there?" and turn["heard"].turn_end == "semantic"
+    assert turn["heard"].text == "How many continents are there?"
+    assert given == [["How many continents are near?", "How many continents are there?"]]  # Whisper's best first
+
+
+def test_a_question_closed_by_a_comma_is_judged_by_its_reading_closed_by_a_question_mark():
+    judge, given = scores({"Who painted the Mona Lisa?": 0.4})
+    loop, session = make_loop({1: ("who painted the Mona Lisa,", "Who painted the Mona Lisa?")}, judge=judge)
+    session.release.set()
+    loop.listen(blocks(("speech", 30), ("silence", 12)))
+    loop.wait_idle()
+    (turn,) = answered(session)
+    assert turn["text"] == "Who painted the Mona Lisa?" and turn["heard"].turn_end == "semantic"
+    assert given == [["Who painted the Mona Lisa?"]]
+
+
+def test_when_no_reading_is_a_whole_turn_the_best_one_waits_for_the_long_silence():
+    judge, given = scores({"What is the carpet?": 0.07, "What is the cap?": 0.01})
+    loop, session = make_loop({1: ("What is the carpet?", "What is the cap?")}, judge=judge)
+    session.release.set()
+    loop.listen(blocks(("speech", 30), ("silence", 45)))
+    loop.wait_idle()
+    (turn,) = answered(session)
+    assert turn["text"] == "What is the carpet?" and turn["heard"].turn_end == "max_silence"
+
+
+def test_a_file_answered_whole_is_answered_with_the_reading_judged_a_whole_turn():
+    judge, _ = scores({"How many hours are in the day?": 0.11})
+    loop, session = make_loop({1: ("How many hours are in the case?", "How many hours are in the day?")}, judge=judge)
+    session.release.set()
+    samples = np.concatenate([b.samples for b in blocks(("speech", 30), ("silence", 45))])
+    assert loop.answer_file(samples, 0.0)
+    (turn,) = answered(session)
+    assert turn["text"] == "How many hours are in the day?" and turn["heard"].turn_end == "semantic"
+
+
 @pytest.mark.parametrize(("said", "turn_end"), [
     ("Please turn off the lights in the room.", "semantic"),
     (("Please turn off the lights in the room.", "Please turn off the lights in the..."), "max_silence"),
@@ -226,7 +282,7 @@ def test_speech_after_a_speculative_start_discards_it_and_counts_it():
 
 
 def test_when_the_score_doubts_the_end_the_turn_waits_for_the_long_silence():
-    loop, session = make_loop({1: "Ten"}, judge=lambda text, history, over_reply: False)
+    loop, session = make_loop({1: "Ten"}, judge=lambda readings, history, over_reply: None)
     session.release.set()
     seen = []
 
@@ -298,15 +354,17 @@ def test_the_judge_is_told_which_words_were_said_over_a_reply():
     # over a reply the end-of-turn score must not wait for the chat model writing it (judge_with)
     calls = []
 
-    def judge(text, history, over_reply):
-        calls.append((text, over_reply))
-        return True
+    def judge(readings, history, over_reply):
+        calls.append((*readings, over_reply))
+        return readings[0]
 
-    loop, session = make_loop({25: "What is the capital of France?", 8: "Wait, stop. What is two plus two?"},
+    loop, session = make_loop({25: "What is the capital of France?",
+                               8: ("Wait, stop. What is two plus two?", "Wait, stop. What is 2 plus 3?")},
                               barge_in=True, judge=judge)
     _reply_then(loop, session, ("speech", 20), ("silence", 12))
     session.release.set()
     loop.wait_idle()
+    # over the reply only Whisper's best reading is judged: an interruption waits for no more scores
     assert calls == [("What is the capital of France?", False), ("Wait, stop. What is two plus two?", True)]
 
 

@@ -26,7 +26,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,7 +43,7 @@ from voicecli.engine.speaker import Gate
 from voicecli.engine.turn import TurnResult
 from voicecli.engine.types import Audio, Heard
 from voicecli.stt import WhisperSTT
-from voicecli.text.endofturn import cuts_in, is_backchannel, looks_done, may_end
+from voicecli.text.endofturn import cuts_in, endings, is_backchannel, looks_done, looks_unfinished, words
 from voicecli.text.wer import normalize, wer
 
 # A goodbye is a short utterance made only of farewell and politeness words, with at least one farewell in
@@ -73,10 +73,12 @@ def is_echo(transcript: str, last_spoken: str, max_wer: float = 0.4) -> bool:
     return best <= max_wer
 
 
-Judge = Callable[[str, Callable[[], list[dict[str, Any]]], bool], bool]
-"""``judge(transcript, history, over_reply)``: do these words read as a whole turn? ``history()`` gives
-the conversation before them, asked for only by a judge that reads it (the end-of-turn score);
-``over_reply``: they were said over a reply that may still be being written (see ``judge_with``)."""
+Judge = Callable[[Sequence[str], Callable[[], list[dict[str, Any]]], bool], str | None]
+"""``judge(readings, history, over_reply)``: which of these readings of the same words, tried in order
+(Whisper's best first, ``voicecli.text.endofturn.endings``), reads as a whole turn? The first that does,
+or None. ``history()`` gives the conversation before them, asked for only by a judge that reads it (the
+end-of-turn score); ``over_reply``: they were said over a reply that may still be being written (see
+``judge_with``)."""
 
 
 @dataclass
@@ -212,8 +214,11 @@ class TalkLoop:
         log.debug("words %r (%.0f ms) or %r", text, stt_ms, alternatives)
         self.words = _Words(text, stt_ms, until)
         empty = not text or self._echo(text)
-        plausible = not empty and may_end(text, alternatives)
         over_reply = self.taker.assistant_speaking and not self.taker.interrupting
+        readings = endings(text, alternatives) if not empty else []
+        plausible = bool(readings) and readings[0] == text  # Whisper's best reading may end the turn here
+        if over_reply:  # an interruption is judged on Whisper's best reading only: it must not wait for more scores
+            readings = readings[:1] if plausible else []
         if over_reply:
             # how long the user has spoken: from where the endpointer heard the voice (on AEC3's output,
             # late), or from where _from_barge found it began, if earlier (less the silence since)
@@ -224,9 +229,13 @@ class TalkLoop:
         else:
             backchannel = is_backchannel(text)
         t0 = time.perf_counter()  # scored before the reply may start: on 2 cores they would slow each other
-        done = (plausible and not (over_reply and backchannel)
-                and self.judge(text, self.session.engine.prompt_so_far, over_reply))
-        log.debug("scored %s (%.0f ms)", done, (time.perf_counter() - t0) * 1000)
+        whole = (self.judge(readings, self.session.engine.prompt_so_far, over_reply)
+                 if readings and not (over_reply and backchannel) else None)
+        log.debug("scored %r (%.0f ms)", whole, (time.perf_counter() - t0) * 1000)
+        done = whole is not None
+        if done and whole != text:  # another reading of the same audio is the whole turn: it is what was said
+            self.words = _Words(whole, stt_ms, until)
+            plausible = True
         return self.taker.judged(empty=empty, plausible=plausible, done=done, backchannel=backchannel,
                                  speculate=not is_goodbye(text))
 
@@ -344,8 +353,10 @@ class TalkLoop:
         heard = np.concatenate([x for p in parts for x in (p, gap)][:-1])
         text, stt_ms, alternatives = self._transcribe(Audio(heard, RATE))
         rules = self.taker.rules
-        done = (bool(text) and rules.semantic and may_end(text, alternatives)
-                and self.judge(text, self.session.engine.prompt_so_far, False))
+        readings = endings(text, alternatives) if rules.semantic else []
+        whole = self.judge(readings, self.session.engine.prompt_so_far, False) if readings else None
+        done = whole is not None
+        text = whole or text  # another reading judged the whole turn is what was said (as in the live loop)
         wait_s = (rules.commit_ms if done else rules.max_silence_ms) / 1000.0
         turn_end = "semantic" if done else ("max_silence" if rules.semantic else "silence")
         if last_word + wait_s > len(samples) / RATE:  # the file ends first
@@ -395,7 +406,10 @@ class TalkLoop:
 
 
 def judge_with(scorer: Any | None, threshold: float) -> Judge:
-    """The words' grammar (``looks_done``) and, when a scorer is given, its end-of-turn probability.
+    """The words' grammar (``looks_done``) and, when a scorer is given, its end-of-turn probability,
+    for each reading in turn until one reads as a whole turn (each costs one score, ~20-50 ms; only
+    the readings after a best one that fell short are scored, and those turns would otherwise wait for
+    the long silence).
 
     A scorer sharing the chat model can be busy. Over a reply, that is the reply still being written:
     the score waits ``BUSY_WAIT_S`` at most and, with none, the grammar decides alone, so an
@@ -406,13 +420,19 @@ def judge_with(scorer: Any | None, threshold: float) -> Judge:
     read as done and the reply was confirmed inside the user's pause (``scripts/bench_turns.py``).
     """
 
-    def judge(text: str, history: Callable[[], list[dict[str, Any]]], over_reply: bool = False) -> bool:
+    def judge(readings: Sequence[str], history: Callable[[], list[dict[str, Any]]],
+              over_reply: bool = False) -> str | None:
+        readings = [r for r in readings if words(r) and not looks_unfinished(r)]
         if scorer is None or threshold <= 0:
-            return looks_done(text)
-        p = scorer.probability(text, history(), wait_s=BUSY_WAIT_S if over_reply else TURN_WAIT_S)
-        if p is None and not over_reply:
-            return False
-        return looks_done(text, p, threshold)
+            return readings[0] if readings else None
+        context = history() if readings else []
+        for reading in readings:
+            p = scorer.probability(reading, context, wait_s=BUSY_WAIT_S if over_reply else TURN_WAIT_S)
+            if p is None:  # the chat model stayed busy: over a reply the grammar decides, else not a whole turn
+                return reading if over_reply else None
+            if looks_done(reading, p, threshold):
+                return reading
+        return None
 
     return judge
 

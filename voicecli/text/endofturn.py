@@ -123,6 +123,27 @@ def may_end(text: str, alternatives: tuple[str, ...] | list[str] = ()) -> bool:
     return not looks_unfinished(text) and not unsure_end(text, alternatives)
 
 
+def endings(text: str, alternatives: tuple[str, ...] | list[str] = ()) -> list[str]:
+    """The readings of the same audio that may end a turn here, ``text`` (Whisper's best) first, then its
+    ``alternatives`` in their order: each passes ``may_end`` against all the others, and a wording that
+    only differs in case or punctuation from one already kept is left out (the score reads bare words).
+
+    An end-of-turn judge tries them in that order and takes the first it finds a whole turn. tiny.en
+    often hears a complete question with one word wrong, "How many continents are near?" (scored 0.0007)
+    next to "How many continents are there?" (0.16); or closes it with a comma, "who painted the Mona
+    Lisa," next to "Who painted the Mona Lisa?" (``scripts/bench_turns.py``, the turn-taking set).
+    """
+    readings = [text, *alternatives]
+    kept: list[str] = []
+    seen: set[tuple[str, ...]] = set()
+    for i, reading in enumerate(readings):
+        key = tuple(words(reading))
+        if key and key not in seen and may_end(reading, readings[:i] + readings[i + 1:]):
+            seen.add(key)
+            kept.append(reading)
+    return kept
+
+
 LM_DONE_THRESHOLD = 0.08  # for LlamaEndOfTurn's default score (with look-ahead); from the benchmark (above)
 
 
