@@ -17,15 +17,20 @@ reported beside them. ``--sweep`` runs a few settings (turn silence, end-of-turn
 take-over rate against median voice-to-voice (``--plot``), so a user can choose.
 
     .venv/bin/python scripts/bench_turns.py [--limit N] [--json out/turns.json] [--sweep --plot out/turns.png]
+    .venv/bin/python scripts/bench_turns.py --devices [--limit N] [--json out/turns-devices.json]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import queue
 import statistics
 import subprocess
 import sys
+import tempfile
+import time
 import wave
 from pathlib import Path
 
@@ -118,6 +123,127 @@ def bench(manifest: dict, set_dir: Path, out: Path, extra: list[str], limit: int
     return {"label": label, "args": extra, **summarize(rows), "rows": rows}
 
 
+PASSTHROUGH = """
+import queue, sys, time
+import sounddevice as sd
+q = queue.Queue()
+rate, block = 16000, 512  # as voicecli's microphone (32 ms blocks) and speaker (PortAudio's "high" latency)
+def heard(indata, frames, t, status):
+    q.put(indata[:, 0].copy())
+def play(outdata, frames, t, status):
+    try:
+        outdata[:, 0] = q.get_nowait()[:frames]
+    except (queue.Empty, ValueError):
+        outdata.fill(0)
+with sd.InputStream(samplerate=rate, blocksize=block, channels=1, dtype="float32", callback=heard), \
+        sd.OutputStream(samplerate=rate, blocksize=block, channels=1, dtype="float32", callback=play):
+    print("ready", flush=True)
+    time.sleep(float(sys.argv[1]))
+"""
+
+
+def device_round_trip(server, rig, clicks: int = 8) -> float:
+    """The devices' own delay, no voicecli in it: a program that only copies the microphone's blocks
+    to the speaker (the same PortAudio streams and block size as voicecli's) hears clicks played into
+    the microphone; the median delay from each click in the microphone's recording to it in the
+    speaker's is what the devices add to any reply (input and output buffers, the server's)."""
+    from pulse import RATE
+
+    proc = subprocess.Popen([sys.executable, "-c", PASSTHROUGH, str(2 + clicks)], env={**os.environ, **server.env},
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        proc.stdout.readline()
+        time.sleep(1.0)
+        spk, mic = server.record_speaker(), rig.record_mic()
+        click = np.zeros(int(0.6 * RATE), np.float32)
+        click[int(0.1 * RATE):int(0.1 * RATE) + 80] = 0.5
+        delays = []
+        for _ in range(clicks):
+            t0 = time.perf_counter()
+            rig.play(click)[0].wait(10)
+            time.sleep(0.4)
+            a, b = mic.samples(), spk.samples()
+            ia, ib = mic.index_at(t0), spk.index_at(t0)
+            ha, hb = np.flatnonzero(np.abs(a[ia:]) > 0.1), np.flatnonzero(np.abs(b[ib:]) > 0.1)
+            if len(ha) and len(hb):
+                delays.append((spk.time_of(ib + int(hb[0])) - mic.time_of(ia + int(ha[0]))) * 1000)
+        spk.stop()
+        mic.stop()
+        return round(statistics.median(delays), 1) if delays else float("nan")
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def through_devices(manifest: dict, set_dir: Path, extra: list[str], limit: int | None) -> dict:
+    """The complete questions through a virtual microphone and speaker (a private PulseAudio server,
+    ``tests/pulse.py``): one ``voicecli talk`` session with its defaults (the microphone, echo
+    cancellation on) hears each file played into the microphone and answers on the speaker; both are
+    recorded with their arrival times. Voice-to-voice: from the true end of speech (where the clip was
+    found in the microphone's recording, by cross-correlation, plus its known end) to the first sound
+    on the speaker above -50 dBFS. The record's own ``voice_to_voice_ms`` is kept beside it: the
+    difference is what the devices' buffers add."""
+    sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "scripts")]
+    from bench_duplex import Rig, onset_in
+    from pulse import RATE, PulseServer
+    from test_e2e_audio import STARTUP_S, Talk, speech_onset_s
+
+    from voicecli.audio.files import read_audio
+    from voicecli.audio.signal import resample
+
+    entries = [e for e in manifest["files"] if e["kind"] == "complete"][:limit or None]
+    rows = []
+    with PulseServer() as server, tempfile.TemporaryDirectory() as work:
+        rig = Rig(server, Path(work), None)
+        round_trip = device_round_trip(server, rig)
+        print(f"[devices] round trip of the devices alone: {round_trip} ms", file=sys.stderr)
+        env = {**os.environ, **server.env, "VOICECLI_NO_LOG": "1"}
+        talk = Talk(["--json", "--no-log", "--no-tools", "--max-tokens", "40", *extra], env)
+        try:
+            talk.wait_stderr("Listening", STARTUP_S)
+            spk, mic = server.record_speaker(), rig.record_mic()
+            for i, e in enumerate(entries, 1):
+                audio = read_audio(set_dir / e["file"])
+                clip = resample(audio.samples, audio.rate, RATE)
+                proc, t_play = rig.play(clip)
+                proc.wait(30)
+                start = onset_in(mic, clip, t_play) - speech_onset_s(clip)  # the clip's first sample, heard
+                end = start + e["speech_end_s"]
+                try:
+                    record, _ = talk.records.get(timeout=60.0)
+                except queue.Empty:
+                    record = {"error": "no turn record within 60 s"}
+                time.sleep(0.5)  # the reply's last samples reach the recording
+                x = spk.samples()
+                i0 = spk.index_at(start)
+                loud = np.flatnonzero(np.abs(x[i0:]) > ONSET)
+                t_sound = spk.time_of(i0 + int(loud[0])) if len(loud) else None
+                row = {"file": e["file"], "text": e["text"], "transcript": record.get("transcript") or "",
+                       "turn_end": record.get("turn_end"), "v2v_record_ms": record.get("voice_to_voice_ms"),
+                       "v2v_device_ms": round((t_sound - end) * 1000, 1) if t_sound is not None else None,
+                       **{k: record.get(k) for k in ("stt_ms", "ttft_ms", "ttfa_ms", "endpoint_to_audio_ms",
+                                                     "user_speech_end_s", "first_audio_s", "error")}}
+                rows.append(row)
+                print(f"[devices {i}/{len(entries)}] v2v={row['v2v_device_ms']} record={row['v2v_record_ms']} "
+                      f"end={row['turn_end']} {row['transcript'][:50]!r}", file=sys.stderr)
+                time.sleep(0.5)
+        finally:
+            talk.close()
+    v2v = [r["v2v_device_ms"] for r in rows if r["v2v_device_ms"] is not None]
+    rec = [r["v2v_record_ms"] for r in rows if r["v2v_record_ms"] is not None]
+    added = [r["v2v_device_ms"] - r["v2v_record_ms"] for r in rows
+             if r["v2v_device_ms"] is not None and r["v2v_record_ms"] is not None]
+    return {"label": "devices", "args": extra, "complete": len(rows),
+            "v2v_median_ms": round(statistics.median(v2v), 1) if v2v else None,
+            "v2v_p90_ms": round(float(np.percentile(v2v, 90)), 1) if v2v else None,
+            "v2v_record_median_ms": round(statistics.median(rec), 1) if rec else None,
+            "devices_add_median_ms": round(statistics.median(added), 1) if added else None,
+            "device_round_trip_ms": round_trip,
+            "takeovers_complete": sum(r["v2v_device_ms"] is not None and r["v2v_device_ms"] < 0 for r in rows),
+            "semantic_commits": sum(r["turn_end"] == "semantic" for r in rows),
+            "wer": round(corpus_wer([(r["text"], r["transcript"]) for r in rows]), 3), "rows": rows}
+
+
 def plot(runs: list[dict], path: Path) -> None:
     """Take-over rate against median voice-to-voice, one labelled point per setting."""
     from matplotlib.figure import Figure
@@ -147,11 +273,23 @@ def main() -> int:
     ap.add_argument("--sweep", action="store_true", help="also run the settings in SWEEP")
     ap.add_argument("--plot", type=Path, help="with --sweep: take-over rate against median voice-to-voice")
     ap.add_argument("--replot", type=Path, help="only draw --plot from an earlier --json")
+    ap.add_argument("--devices", action="store_true",
+                    help="instead: the complete questions through a virtual microphone and speaker (PulseAudio)")
     args, extra = ap.parse_known_args()
     if args.replot:
         plot(json.loads(args.replot.read_text()), args.plot or Path("out/turns.png"))
         return 0
     manifest = ensure_set(args.set)
+    if args.devices:
+        r = through_devices(manifest, args.set, extra, args.limit)
+        print(f"devices: v2v median {r['v2v_median_ms']} ms (p90 {r['v2v_p90_ms']}, record {r['v2v_record_median_ms']}; "
+              f"the devices add a median {r['devices_add_median_ms']} ms; their round trip alone "
+              f"{r['device_round_trip_ms']} ms) · semantic {r['semantic_commits']}/"
+              f"{r['complete']} · take-overs {r['takeovers_complete']} · WER {r['wer']}")
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps([r], indent=1))
+        return 0
     runs = [bench(manifest, args.set, args.out / "default", extra, args.limit, "default")]
     if args.sweep:
         runs += [bench(manifest, args.set, args.out / f"sweep{i}", opts + extra, args.limit, name)
