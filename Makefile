@@ -46,15 +46,16 @@ test-fast: install
 
 # Every benchmark, one after the other (never two at once: the machine has two cores).
 bench: install models
+	scripts/apt-ensure $(APT_RUNTIME) $(APT_TEST)
 	$(VENV)/bin/voicecli bench --runs 3 --json out/bench.json --plot out/bench.png
 	$(VENV)/bin/voicecli bench --live --runs 1 --json out/bench-live.json
 	$(PY) scripts/bench_talk.py --json out/talk.json
 	$(PY) scripts/bench_turns.py --json out/turns.json
 	$(PY) scripts/bench_turns.py --limit 10 --sweep --plot out/turns.png --json out/turns-sweep.json --out out/turns-sweep
+	$(PY) scripts/bench_turns.py --devices --json out/turns-devices.json
 	$(PY) scripts/bench_long.py --json out/long.json
 	$(PY) scripts/bench_stt.py --repeats 3 --json out/stt.json
 	$(PY) scripts/bench_chunking.py --json out/chunking.json
-	scripts/apt-ensure $(APT_RUNTIME) $(APT_TEST)
 	$(PY) scripts/bench_duplex.py --json out/duplex.json
 
 lint: install

@@ -2,7 +2,8 @@
 
     block ─▶ recording (channel 1) ─▶ [muted while a reply plays, without barge-in]
           ─▶ endpointer ─▶ TurnTaker.step ─▶ actions:
-               ANALYZE    transcribe the words so far, judge them (grammar + the end-of-turn score)
+               ANALYZE    transcribe the words so far, judge them (grammar + the end-of-turn score; Whisper's
+                          other readings too when its best is not a whole turn: ``endings``)
                SPECULATE  start the reply behind a gate (a turn thread): nothing is heard yet
                CONFIRM    open the gate: the reply plays from now          (turn_end "semantic")
                COMMIT     transcribe what was said and start the reply      ("max_silence", "silence")
