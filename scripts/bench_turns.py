@@ -127,7 +127,7 @@ PASSTHROUGH = """
 import queue, sys, time
 import sounddevice as sd
 q = queue.Queue()
-rate, block = 16000, 512  # as voicecli's microphone (32 ms blocks) and speaker (PortAudio's "high" latency)
+rate, block = 16000, 512  # 32 ms blocks, as voicecli's microphone; PortAudio's default ("high") latency, as voicecli
 def heard(indata, frames, t, status):
     q.put(indata[:, 0].copy())
 def play(outdata, frames, t, status):
@@ -144,7 +144,8 @@ with sd.InputStream(samplerate=rate, blocksize=block, channels=1, dtype="float32
 
 def device_round_trip(server, rig, clicks: int = 8) -> float:
     """The devices' own delay, no voicecli in it: a program that only copies the microphone's blocks
-    to the speaker (the same PortAudio streams and block size as voicecli's) hears clicks played into
+    to the speaker (32 ms blocks both ways and PortAudio's default latency, as voicecli opens its
+    microphone and speaker; voicecli's speaker takes blocks of any size) hears clicks played into
     the microphone; the median delay from each click in the microphone's recording to it in the
     speaker's is what the devices add to any reply (input and output buffers, the server's)."""
     from pulse import RATE

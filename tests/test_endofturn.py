@@ -135,7 +135,8 @@ def test_endings(text, alternatives, expected):
 
 def test_the_protocol_is_runtime_checkable():
     class Fixed:
-        def probability(self, text: str, history: list[dict], wait_s: float | None = None) -> float:
+        def probability(self, text: str, history: list[dict], wait_s: float | None = None,
+                        enough: float | None = None) -> float:
             return 0.0 if looks_unfinished(text) else 1.0
 
     assert isinstance(Fixed(), EndOfTurnScorer)

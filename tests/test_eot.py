@@ -245,3 +245,32 @@ def test_the_reading_the_model_finds_a_whole_turn_is_taken_and_a_paused_one_is_n
     for best, alternatives in [("What is 12 times?", ()), ("Remind me to buy milk.", ("Remind me to buy milk and...",)),
                                ("How do you say for loin?", ("How do you say hello in?", "How do you say for loading?"))]:
         assert judge(endings(best, alternatives), lambda: SYSTEM, False) is None
+
+
+@pytest.mark.models
+def test_asked_only_whether_it_reaches_a_threshold_the_score_decides_the_same_with_fewer_steps(scorer):
+    texts = ["What is the capital of France?", "What is the capital of", "What color is the sky?",
+             "Remind me to call my sister tonight.", "My favorite color is blue.", "How many continents are near?",
+             "How many continents are there?", "Set a timer for 5 minutes", "What is 12 times?"]
+    steps = []
+    evaluate = scorer._eval
+
+    def counted(tokens):
+        steps.append(len(tokens))
+        return evaluate(tokens)
+
+    scorer._eval = counted
+    try:
+        for threshold in (0.01, 0.05, 0.08, 0.2):
+            for text in texts:
+                full = scorer.probability(text, SYSTEM)
+                steps.clear()
+                decided = scorer.probability(text, SYSTEM, enough=threshold)
+                assert (decided >= threshold) == (full >= threshold), (text, threshold, full, decided)
+                assert len(steps) <= 1 + len(scorer.closer_ids)
+        # a clear question is decided by its likeliest closing mark: one look-ahead step, not three
+        steps.clear()
+        assert scorer.probability("What is the capital of France?", SYSTEM, enough=0.08) >= 0.08
+        assert len(steps) == 2
+    finally:
+        scorer._eval = evaluate

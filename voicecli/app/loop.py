@@ -428,7 +428,8 @@ def judge_with(scorer: Any | None, threshold: float) -> Judge:
             return readings[0] if readings else None
         context = history() if readings else []
         for reading in readings:
-            p = scorer.probability(reading, context, wait_s=BUSY_WAIT_S if over_reply else TURN_WAIT_S)
+            p = scorer.probability(reading, context, wait_s=BUSY_WAIT_S if over_reply else TURN_WAIT_S,
+                                   enough=threshold)
             if p is None:  # the chat model stayed busy: over a reply the grammar decides, else not a whole turn
                 return reading if over_reply else None
             if looks_done(reading, p, threshold):

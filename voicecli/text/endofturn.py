@@ -168,11 +168,13 @@ class EndOfTurnScorer(Protocol):
 
     ``history`` is the conversation before this utterance, as chat messages (``{"role", "content"}``,
     the system prompt first if there is one); a scorer may use it for context or ignore it. ``wait_s``:
-    how long it may wait for a model it shares (None: as long as it takes). None: no score this time
-    (the model stayed busy); the caller decides what that means.
+    how long it may wait for a model it shares (None: as long as it takes). ``enough``: the caller only
+    asks whether the probability reaches it; a scorer may then return any value on the same side of it.
+    None: no score this time (the model stayed busy); the caller decides what that means.
     """
 
-    def probability(self, text: str, history: list[dict], wait_s: float | None = None) -> float | None: ...
+    def probability(self, text: str, history: list[dict], wait_s: float | None = None,
+                    enough: float | None = None) -> float | None: ...
 
 
 # Acknowledgements people make while someone else talks: they mean "go on", not "stop".
