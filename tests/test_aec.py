@@ -193,27 +193,43 @@ def test_reference_from_another_thread():
     assert sum(len(o) for o in out) == len(mic) // 160 * 160
 
 
+CUT_INS = ["timer.wav", "lights.wav", "remind_mother.wav", "music.wav", "tokyo_time.wav", "rainbow.wav",
+           "recipe.wav", "spanish.wav"]
+
+
 @needs_library
 @pytest.mark.models
-@pytest.mark.parametrize("name", ["timer.wav", "lights.wav"])
-def test_user_barging_in_over_the_echo_is_transcribed(name):
-    """The user talks over the reply, which stops 300 ms later (a barge-in); the STT gets the words."""
+def test_user_barging_in_over_the_echo_is_transcribed():
+    """The user talks over the reply, which stops 300 ms later (a barge-in); the STT gets the words, nearly as
+    well as from the user's voice alone.
+
+    Judged over eight utterances against the same STT on the voice alone, on the same machine: tiny.en's
+    own errors depend on the CPU (on an AVX-512 EPYC it reads the clean "Set a timer for ten minutes" as
+    "Center timer for 10 minutes", 0.33, and the cancelled one at 0.67; the eight together: 0.12 alone,
+    0.13 cancelled), so a bound on one utterance measured the processor, not the canceller.
+    """
     from voicecli.config import PROJECT_ROOT
     from voicecli.engine.types import Audio
     from voicecli.stt import WhisperSTT
-    from voicecli.text.wer import wer
+    from voicecli.text.wer import corpus_wer
 
     stt = WhisperSTT(PROJECT_ROOT / "models" / "stt" / "whisper-tiny.en")
-    user = speech(name)
-    played, mic, (us, ue) = scene(60, user, cut_after_user_ms=300)
-    out = live(aec.EchoCanceller(rate=RATE), played, mic)
-    window = slice(us - RATE // 4, ue + RATE // 2)
-    heard = stt.transcribe(Audio(out[window].copy(), RATE))
-    assert wer(REFERENCES[name], heard) <= 0.35, heard  # measured 0-0.25 here; 0.18 over the test set
-    # and before the user spoke, the echo alone: words in the raw microphone, none after cancellation
-    echo_only = slice(us - 2 * RATE, us - RATE // 4)
-    assert stt.transcribe(Audio(mic[echo_only].copy(), RATE)).strip()
-    assert stt.transcribe(Audio(out[echo_only].copy(), RATE)).strip() == ""
+    cancelled, alone = [], []
+    for name in CUT_INS:
+        user = speech(name)
+        played, mic, (us, ue) = scene(60, user, cut_after_user_ms=300)
+        out = live(aec.EchoCanceller(rate=RATE), played, mic)
+        window = slice(us - RATE // 4, ue + RATE // 2)
+        heard = stt.transcribe(Audio(out[window].copy(), RATE))
+        assert heard.strip(), name
+        cancelled.append((REFERENCES[name], heard))
+        voice = np.concatenate([np.zeros(RATE // 4, np.float32), user, np.zeros(RATE // 2, np.float32)])
+        alone.append((REFERENCES[name], stt.transcribe(Audio(voice, RATE))))
+        # and before the user spoke, the echo alone: words in the raw microphone, none after cancellation
+        echo_only = slice(us - 2 * RATE, us - RATE // 4)
+        assert stt.transcribe(Audio(mic[echo_only].copy(), RATE)).strip()
+        assert stt.transcribe(Audio(out[echo_only].copy(), RATE)).strip() == "", name
+    assert corpus_wer(cancelled) <= corpus_wer(alone) + 0.1, (cancelled, alone)
 
 
 def two_replies(first_delay_ms: float, second_delay_ms: float):

@@ -218,9 +218,8 @@ class TalkLoop:
         over_reply = self.taker.assistant_speaking and not self.taker.interrupting
         readings = endings(text, alternatives) if not empty else []
         plausible = bool(readings) and readings[0] == text  # Whisper's best reading may end the turn here
-        if over_reply:  # an interruption is judged on Whisper's best reading only: it must not wait for more scores
-            readings = readings[:1] if plausible else []
         if over_reply:
+            readings = readings[:1] if plausible else []  # an interruption waits for no more scores: the best only
             # how long the user has spoken: from where the endpointer heard the voice (on AEC3's output,
             # late), or from where _from_barge found it began, if earlier (less the silence since)
             voice_ms = max(((self.endpointer.last_speech_s or 0.0) - (self.barge_from or 0.0)) * 1000.0,
@@ -233,11 +232,9 @@ class TalkLoop:
         whole = (self.judge(readings, self.session.engine.prompt_so_far, over_reply)
                  if readings and not (over_reply and backchannel) else None)
         log.debug("scored %r (%.0f ms)", whole, (time.perf_counter() - t0) * 1000)
-        done = whole is not None
-        if done and whole != text:  # another reading of the same audio is the whole turn: it is what was said
-            self.words = _Words(whole, stt_ms, until)
-            plausible = True
-        return self.taker.judged(empty=empty, plausible=plausible, done=done, backchannel=backchannel,
+        if whole is not None and whole != text:  # another reading of the same audio is the whole turn: what was said
+            self.words, plausible = _Words(whole, stt_ms, until), True
+        return self.taker.judged(empty=empty, plausible=plausible, done=whole is not None, backchannel=backchannel,
                                  speculate=not is_goodbye(text))
 
     def _speculate(self) -> None:
@@ -407,10 +404,9 @@ class TalkLoop:
 
 
 def judge_with(scorer: Any | None, threshold: float) -> Judge:
-    """The words' grammar (``looks_done``) and, when a scorer is given, its end-of-turn probability,
-    for each reading in turn until one reads as a whole turn (each costs one score, ~20-50 ms; only
-    the readings after a best one that fell short are scored, and those turns would otherwise wait for
-    the long silence).
+    """The words' grammar (``looks_done``) and, when a scorer is given, its end-of-turn probability, for
+    each reading in turn until one reads as a whole turn (a score each, ~20-50 ms: after the best reading,
+    only for words that would otherwise wait for the long silence).
 
     A scorer sharing the chat model can be busy. Over a reply, that is the reply still being written:
     the score waits ``BUSY_WAIT_S`` at most and, with none, the grammar decides alone, so an
