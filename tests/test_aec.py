@@ -205,7 +205,7 @@ def test_user_barging_in_over_the_echo_is_transcribed():
 
     Judged over eight utterances against the same STT on the voice alone, on the same machine: tiny.en's
     own errors depend on the CPU (on an AVX-512 EPYC it reads the clean "Set a timer for ten minutes" as
-    "Center timer for 10 minutes", 0.33, and the cancelled one at 0.67; the eight together: 0.12 alone,
+    "Center timer for 10 minutes", 0.33, and the cancelled one at 0.67; the eight together: 0.08 alone,
     0.13 cancelled), so a bound on one utterance measured the processor, not the canceller.
     """
     from voicecli.config import PROJECT_ROOT
