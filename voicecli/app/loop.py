@@ -218,8 +218,9 @@ class TalkLoop:
         over_reply = self.taker.assistant_speaking and not self.taker.interrupting
         readings = endings(text, alternatives) if not empty else []
         plausible = bool(readings) and readings[0] == text  # Whisper's best reading may end the turn here
+        if self.barge_at is not None:  # words over a reply: their onset is uncertain, the score no judge of it
+            readings = readings[:1] if plausible else []  # and an interruption waits for no more scores
         if over_reply:
-            readings = readings[:1] if plausible else []  # an interruption waits for no more scores: the best only
             # how long the user has spoken: from where the endpointer heard the voice (on AEC3's output,
             # late), or from where _from_barge found it began, if earlier (less the silence since)
             voice_ms = max(((self.endpointer.last_speech_s or 0.0) - (self.barge_from or 0.0)) * 1000.0,
