@@ -282,7 +282,14 @@ def main() -> int:
         return 0
     manifest = ensure_set(args.set)
     if args.devices:
-        r = through_devices(manifest, args.set, extra, args.limit)
+        sys.path.insert(0, str(ROOT / "tests"))
+        from pulse import PulseUnavailable
+
+        try:
+            r = through_devices(manifest, args.set, extra, args.limit)
+        except PulseUnavailable as e:
+            print(f"bench_turns: no virtual audio devices: {e} (`make bench` installs PulseAudio)", file=sys.stderr)
+            return 2
         print(f"devices: v2v median {r['v2v_median_ms']} ms (p90 {r['v2v_p90_ms']}, record {r['v2v_record_median_ms']}; "
               f"the devices add a median {r['devices_add_median_ms']} ms; their round trip alone "
               f"{r['device_round_trip_ms']} ms) · semantic {r['semantic_commits']}/"

@@ -202,6 +202,16 @@ def test_words_whisper_is_unsure_were_said_do_not_end_the_turn_on_the_short_sile
     assert all(t["text"] != "Please turn off the lights in the room." for t in session.turns)  # not even held
 
 
+def answer_live(texts, script, **kw):
+    """The one turn a live loop answers for ``script`` (blocks), the reply free to play out."""
+    loop, session = make_loop(texts, **kw)
+    session.release.set()
+    loop.listen(blocks(*script))
+    loop.wait_idle()
+    (turn,) = answered(session)
+    return turn
+
+
 def scores(table):
     """A judge that takes the first reading whose score in ``table`` reaches 0.08, and notes what it was given."""
     given = []
@@ -216,11 +226,8 @@ def scores(table):
 def test_another_reading_of_the_words_that_is_a_whole_turn_ends_it_on_the_short_silence_and_is_answered():
     # tiny.en heard "near" for "there"; its next reading is the question, and the score finds it whole
     judge, given = scores({"How many continents are near?": 0.0007, "How many continents are there?": 0.16})
-    loop, session = make_loop({1: ("How many continents are near?", "How many continents are there?")}, judge=judge)
-    session.release.set()
-    loop.listen(blocks(("speech", 30), ("silence", 12)))
-    loop.wait_idle()
-    (turn,) = answered(session)
+    turn = answer_live({1: ("How many continents are near?", "How many continents are there?")},
+                       (("speech", 30), ("silence", 12)), judge=judge)
     assert turn["text"] == "How many continents are there?" and turn["heard"].turn_end == "semantic"
     assert turn["heard"].text == "How many continents are there?"
     assert given == [["How many continents are near?", "How many continents are there?"]]  # Whisper's best first
@@ -228,22 +235,15 @@ def test_another_reading_of_the_words_that_is_a_whole_turn_ends_it_on_the_short_
 
 def test_a_question_closed_by_a_comma_is_judged_by_its_reading_closed_by_a_question_mark():
     judge, given = scores({"Who painted the Mona Lisa?": 0.4})
-    loop, session = make_loop({1: ("who painted the Mona Lisa,", "Who painted the Mona Lisa?")}, judge=judge)
-    session.release.set()
-    loop.listen(blocks(("speech", 30), ("silence", 12)))
-    loop.wait_idle()
-    (turn,) = answered(session)
+    turn = answer_live({1: ("who painted the Mona Lisa,", "Who painted the Mona Lisa?")},
+                       (("speech", 30), ("silence", 12)), judge=judge)
     assert turn["text"] == "Who painted the Mona Lisa?" and turn["heard"].turn_end == "semantic"
     assert given == [["Who painted the Mona Lisa?"]]
 
 
 def test_when_no_reading_is_a_whole_turn_the_best_one_waits_for_the_long_silence():
-    judge, given = scores({"What is the carpet?": 0.07, "What is the cap?": 0.01})
-    loop, session = make_loop({1: ("What is the carpet?", "What is the cap?")}, judge=judge)
-    session.release.set()
-    loop.listen(blocks(("speech", 30), ("silence", 45)))
-    loop.wait_idle()
-    (turn,) = answered(session)
+    judge, _ = scores({"What is the carpet?": 0.07, "What is the cap?": 0.01})
+    turn = answer_live({1: ("What is the carpet?", "What is the cap?")}, (("speech", 30), ("silence", 45)), judge=judge)
     assert turn["text"] == "What is the carpet?" and turn["heard"].turn_end == "max_silence"
 
 

@@ -44,7 +44,7 @@ from voicecli.engine.speaker import Gate
 from voicecli.engine.turn import TurnResult
 from voicecli.engine.types import Audio, Heard
 from voicecli.stt import WhisperSTT
-from voicecli.text.endofturn import cuts_in, endings, is_backchannel, looks_done, looks_unfinished, words
+from voicecli.text.endofturn import cuts_in, endings, is_backchannel, looks_unfinished, words
 from voicecli.text.wer import normalize, wer
 
 # A goodbye is a short utterance made only of farewell and politeness words, with at least one farewell in
@@ -405,7 +405,7 @@ class TalkLoop:
 
 
 def judge_with(scorer: Any | None, threshold: float) -> Judge:
-    """The words' grammar (``looks_done``) and, when a scorer is given, its end-of-turn probability, for
+    """The words' grammar (``looks_unfinished``) and, when a scorer is given, its end-of-turn probability, for
     each reading in turn until one reads as a whole turn (a score each, ~20-50 ms: after the best reading,
     only for words that would otherwise wait for the long silence).
 
@@ -429,7 +429,7 @@ def judge_with(scorer: Any | None, threshold: float) -> Judge:
                                    enough=threshold)
             if p is None:  # the chat model stayed busy: over a reply the grammar decides, else not a whole turn
                 return reading if over_reply else None
-            if looks_done(reading, p, threshold):
+            if p >= threshold:  # the grammar was checked above
                 return reading
         return None
 
